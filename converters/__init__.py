@@ -1,0 +1,1 @@
+"""Importers and exporters, importable as ``tflm_train.converters``."""

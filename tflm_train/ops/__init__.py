@@ -1,0 +1,40 @@
+"""Op glue for the numpy reference engine: one small class per TFLite builtin op.
+
+Each class validates the op and computes its integer constants once at construction
+(TFLM's Prepare), and ``eval`` runs the matching pure kernel in ``tflm_train.kernels``
+(TFLM's Eval). The C engine's glue in ``micro_ops/engine/`` mirrors these classes.
+"""
+from __future__ import annotations
+
+import importlib
+
+from .base import OpKernel
+
+# builtin op name → (module in this package, class name)
+_REGISTRY = {
+    "CONV_2D": ("conv_2d", "Conv2D"),
+    "DEPTHWISE_CONV_2D": ("depthwise_conv_2d", "DepthwiseConv2D"),
+    "FULLY_CONNECTED": ("fully_connected", "FullyConnected"),
+    "ADD": ("add", "Add"),
+    "AVERAGE_POOL_2D": ("pooling", "AveragePool2D"),
+    "MAX_POOL_2D": ("pooling", "MaxPool2D"),
+    "MEAN": ("mean", "Mean"),
+    "RESHAPE": ("reshape", "Reshape"),
+    "SOFTMAX": ("softmax", "Softmax"),
+    "PAD": ("pad", "Pad"),
+    "QUANTIZE": ("quantize", "Quantize"),
+    "DEQUANTIZE": ("dequantize", "Dequantize"),
+}
+SUPPORTED_OPS = tuple(_REGISTRY)
+
+
+def kernel_class(opcode: str) -> type[OpKernel] | None:
+    """The OpKernel class for a builtin op name, or None if unsupported."""
+    entry = _REGISTRY.get(opcode)
+    if entry is None:
+        return None
+    module = importlib.import_module(f"{__name__}.{entry[0]}")
+    return getattr(module, entry[1])
+
+
+__all__ = ["OpKernel", "SUPPORTED_OPS", "kernel_class"]
