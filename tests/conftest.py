@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(ROOT))
 SHARED = Path(os.environ.get("TFLM_TRAIN_SHARED", ROOT.parent / "shared"))
 SHARED_MODELS = SHARED / "models"
 
@@ -32,19 +35,14 @@ def tflm_invoke(model_bytes: bytes, inputs: list[np.ndarray]) -> list[np.ndarray
     """Run the real TFLM interpreter (tflite-micro from PyPI): the bit-exactness reference."""
     import tflite_micro
 
+    from tflm_train import tflite_io
+
+    n_out = len(tflite_io.read_model(bytes(model_bytes)).subgraphs[0].outputs)
     interp = tflite_micro.runtime.Interpreter.from_bytes(bytes(model_bytes))
     for i, x in enumerate(inputs):
         interp.set_input(x, i)
     interp.invoke()
-    outs = []
-    i = 0
-    while True:
-        try:
-            outs.append(np.array(interp.get_output(i)))
-        except Exception:
-            break
-        i += 1
-    return outs
+    return [np.array(interp.get_output(i)) for i in range(n_out)]
 
 
 def random_input(tensor, rng: np.random.Generator) -> np.ndarray:

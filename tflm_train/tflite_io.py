@@ -105,25 +105,13 @@ class _AlignedBufferT(schema.BufferT):
             builder.StartVector(1, len(raw), BUFFER_ALIGNMENT)
             builder.head = builder.head - len(raw)
             builder.Bytes[builder.head:builder.head + len(raw)] = raw
-            data_off = builder.EndVector(len(raw)) if _END_VECTOR_TAKES_LEN else builder.EndVector()
+            data_off = builder.EndVector()
         schema.BufferStart(builder)
         if data_off is not None:
             schema.BufferAddData(builder, data_off)
         schema.BufferAddOffset(builder, self.offset or 0)
         schema.BufferAddSize(builder, self.size or 0)
         return schema.BufferEnd(builder)
-
-
-def _end_vector_takes_len() -> bool:
-    import inspect
-
-    import flatbuffers
-
-    params = inspect.signature(flatbuffers.Builder.EndVector).parameters
-    return "vectorNumElems" in params or len(params) > 1
-
-
-_END_VECTOR_TAKES_LEN = _end_vector_takes_len()
 
 
 def write_model(model: schema.ModelT) -> bytes:
