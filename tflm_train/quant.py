@@ -116,3 +116,103 @@ def compute_padding(padding: int, in_size: int, filter_size: int, stride: int,
         raise ValueError(f"unsupported padding {padding}")
     total = max((out - 1) * stride + eff - in_size, 0)
     return out, total // 2
+
+
+# --- gemmlowp fixed-point exp / reciprocal (softmax; later the integer softmax loss) ---
+# Same names and semantics as the tt_* inline functions in tt_fixedpoint.h. Values are int64
+# arrays holding int32 raw values of gemmlowp FixedPoint<int32_t, integer_bits> numbers.
+
+def count_leading_zeros32(x):
+    """Leading zero bits of non-negative int32 values viewed as uint32 (32 for zero)."""
+    x = np.asarray(x, dtype=np.int64)
+    _, bits = np.frexp(x.astype(np.float64))   # bit length, exact for |x| < 2^53
+    return np.where(x == 0, 32, 32 - bits).astype(np.int64)
+
+
+def saturating_rounding_multiply_by_pot(x, exponent: int):
+    """gemmlowp SaturatingRoundingMultiplyByPOT<exponent>: saturating left shift for
+    exponent > 0, rounding (half away from zero) right shift for exponent < 0."""
+    x = np.asarray(x, dtype=np.int64)
+    if exponent == 0:
+        return x
+    if exponent < 0:
+        return rounding_divide_by_pot(x, -exponent)
+    threshold = (1 << (31 - exponent)) - 1
+    return np.where(x > threshold, INT32_MAX, np.where(x < -threshold, INT32_MIN, x << exponent))
+
+
+def rounding_half_sum(a, b):
+    """gemmlowp RoundingHalfSum for int32: (a + b) / 2 rounded half away from zero."""
+    s = np.asarray(a, dtype=np.int64) + np.asarray(b, dtype=np.int64)
+    s = s + np.where(s >= 0, 1, -1)
+    return np.where(s >= 0, s >> 1, -((-s) >> 1))   # C division truncates toward zero
+
+
+def exp_on_interval_between_negative_one_quarter_and_0_excl(a):
+    """exp(a) for a Q0.31 value a in [-1/4, 0): Taylor series around -1/8."""
+    srdhm = saturating_rounding_doubling_high_mul
+    constant_term = 1895147668       # exp(-1/8) in Q0.31
+    constant_1_over_3 = 715827883    # 1/3 in Q0.31
+    x = _wrap32(np.asarray(a, dtype=np.int64) + (1 << 28))
+    x2 = srdhm(x, x)
+    x3 = srdhm(x2, x)
+    x4 = srdhm(x2, x2)
+    x4_over_4 = rounding_divide_by_pot(x4, 2)
+    poly = rounding_divide_by_pot(
+        _wrap32(srdhm(_wrap32(x4_over_4 + x3), constant_1_over_3) + x2), 1)
+    return _wrap32(constant_term + srdhm(constant_term, _wrap32(x + poly)))
+
+
+# exp(-2^k) in Q0.31 for k = -2 .. 4 (gemmlowp's barrel-shifter constants).
+_EXP_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308),
+               (2, 39332535), (3, 720401), (4, 242))
+
+
+def exp_on_negative_values(a, integer_bits: int):
+    """gemmlowp exp_on_negative_values: a is Q(integer_bits) (a <= 0), result is Q0.31."""
+    a = np.asarray(a, dtype=np.int64)
+    fractional_bits = 31 - integer_bits
+    one_quarter = 1 << (fractional_bits - 2)
+    a_mod_quarter_minus_one_quarter = (a & (one_quarter - 1)) - one_quarter
+    result = exp_on_interval_between_negative_one_quarter_and_0_excl(
+        saturating_rounding_multiply_by_pot(a_mod_quarter_minus_one_quarter, integer_bits))
+    remainder = _wrap32(a_mod_quarter_minus_one_quarter - a)
+    for exponent, multiplier in _EXP_BARREL:
+        if integer_bits > exponent:
+            bit = 1 << (fractional_bits + exponent)
+            result = np.where((remainder & bit) != 0,
+                              saturating_rounding_doubling_high_mul(result, multiplier), result)
+    if integer_bits > 5:   # below -32 the result is exactly zero
+        result = np.where(a < -(1 << (36 - integer_bits)), 0, result)
+    return np.where(a == 0, INT32_MAX, result)
+
+
+def one_over_one_plus_x_for_x_in_0_1(a):
+    """1 / (1 + a) for a Q0.31 value a in [0, 1): Newton-Raphson, result Q0.31."""
+    srdhm = saturating_rounding_doubling_high_mul
+    half_denominator = rounding_half_sum(a, INT32_MAX)
+    # Q2.29 constants 48/17 and -32/17.
+    x = _wrap32(1515870810 + srdhm(half_denominator, -1010580540))
+    one_q2 = 1 << 29
+    for _ in range(3):
+        half_denominator_times_x = srdhm(half_denominator, x)
+        one_minus = _wrap32(one_q2 - half_denominator_times_x)
+        x = _wrap32(x + saturating_rounding_multiply_by_pot(srdhm(x, one_minus), 2))
+    return saturating_rounding_multiply_by_pot(x, 1)
+
+
+def get_reciprocal(x, x_integer_digits: int):
+    """TFLite GetReciprocal: x (> 0, Q(x_integer_digits)) → (1/x as Q0.31 scaled into
+    [0.5, 1), num_bits_over_unit)."""
+    x = np.asarray(x, dtype=np.int64)
+    headroom_plus_one = count_leading_zeros32(x)
+    num_bits_over_unit = x_integer_digits - headroom_plus_one
+    shifted_sum_minus_one = _wrap32((x << headroom_plus_one) - (1 << 31))
+    return one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one), num_bits_over_unit
+
+
+def quantize_array(x, scale: float, zero_point: int, dtype=np.int8) -> np.ndarray:
+    """Host-side float → int8 with the tensor's (scale, zero_point), saturating."""
+    info = np.iinfo(dtype)
+    q = np.round(np.asarray(x, dtype=np.float64) / scale) + zero_point
+    return np.clip(q, info.min, info.max).astype(dtype)

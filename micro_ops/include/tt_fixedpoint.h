@@ -43,6 +43,114 @@ static inline int32_t tt_clamp(int32_t x, int32_t lo, int32_t hi) {
   return x < lo ? lo : (x > hi ? hi : x);
 }
 
+/* --- gemmlowp fixed-point exp / reciprocal (softmax, integer softmax loss) ---
+ * Raw int32 values of gemmlowp FixedPoint<int32_t, integer_bits>; Q0.31 unless noted.
+ * Plain int32 adds in gemmlowp wrap; tt_wrap_add/sub make that defined behaviour. */
+
+static inline int32_t tt_wrap_add(int32_t a, int32_t b) {
+  return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+static inline int32_t tt_wrap_sub(int32_t a, int32_t b) {
+  return (int32_t)((uint32_t)a - (uint32_t)b);
+}
+
+static inline int32_t tt_count_leading_zeros32(uint32_t x) {
+  int32_t n = 0;
+  if (x == 0) return 32;
+  while (!(x & 0x80000000u)) {
+    x <<= 1;
+    ++n;
+  }
+  return n;
+}
+
+/* gemmlowp SaturatingRoundingMultiplyByPOT<exponent>: saturating left shift (exponent > 0)
+ * or rounding right shift (exponent < 0). */
+static inline int32_t tt_saturating_rounding_multiply_by_pot(int32_t x, int exponent) {
+  if (exponent == 0) return x;
+  if (exponent < 0) return tt_rounding_divide_by_pot(x, -exponent);
+  {
+    const int32_t threshold = (int32_t)((1u << (31 - exponent)) - 1u);
+    if (x > threshold) return INT32_MAX;
+    if (x < -threshold) return INT32_MIN;
+    return (int32_t)((uint32_t)x << exponent);
+  }
+}
+
+/* gemmlowp RoundingHalfSum for int32. */
+static inline int32_t tt_rounding_half_sum(int32_t a, int32_t b) {
+  const int64_t sum = (int64_t)a + (int64_t)b;
+  return (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+}
+
+/* exp(a) for a in [-1/4, 0): Taylor series around -1/8. */
+static inline int32_t tt_exp_on_interval_between_negative_one_quarter_and_0_excl(int32_t a) {
+  const int32_t constant_term = 1895147668;   /* exp(-1/8) */
+  const int32_t constant_1_over_3 = 715827883; /* 1/3 */
+  const int32_t x = tt_wrap_add(a, 1 << 28);
+  const int32_t x2 = tt_saturating_rounding_doubling_high_mul(x, x);
+  const int32_t x3 = tt_saturating_rounding_doubling_high_mul(x2, x);
+  const int32_t x4 = tt_saturating_rounding_doubling_high_mul(x2, x2);
+  const int32_t x4_over_4 = tt_rounding_divide_by_pot(x4, 2);
+  const int32_t poly = tt_rounding_divide_by_pot(
+      tt_wrap_add(tt_saturating_rounding_doubling_high_mul(tt_wrap_add(x4_over_4, x3),
+                                                           constant_1_over_3),
+                  x2),
+      1);
+  return tt_wrap_add(constant_term,
+                     tt_saturating_rounding_doubling_high_mul(constant_term, tt_wrap_add(x, poly)));
+}
+
+/* gemmlowp exp_on_negative_values: a is Q(integer_bits), a <= 0; result Q0.31. */
+static inline int32_t tt_exp_on_negative_values(int32_t a, int integer_bits) {
+  /* exp(-2^k) for k = -2..4 in Q0.31 (gemmlowp's barrel-shifter constants). */
+  static const int32_t barrel[7] = {1672461947, 1302514674, 790015084, 290630308,
+                                    39332535,   720401,     242};
+  const int fractional_bits = 31 - integer_bits;
+  const int32_t one_quarter = (int32_t)1 << (fractional_bits - 2);
+  const int32_t a_mod_quarter_minus_one_quarter = (a & (one_quarter - 1)) - one_quarter;
+  int32_t result = tt_exp_on_interval_between_negative_one_quarter_and_0_excl(
+      tt_saturating_rounding_multiply_by_pot(a_mod_quarter_minus_one_quarter, integer_bits));
+  const int32_t remainder = tt_wrap_sub(a_mod_quarter_minus_one_quarter, a);
+  int k;
+  for (k = -2; k <= 4; ++k) {
+    if (integer_bits > k &&
+        ((uint32_t)remainder & (1u << (fractional_bits + k)))) {
+      result = tt_saturating_rounding_doubling_high_mul(result, barrel[k + 2]);
+    }
+  }
+  if (integer_bits > 5 && a < -((int32_t)1 << (36 - integer_bits))) result = 0;
+  return a == 0 ? INT32_MAX : result;
+}
+
+/* 1 / (1 + a) for a in [0, 1): Newton-Raphson in Q2.29, result Q0.31. */
+static inline int32_t tt_one_over_one_plus_x_for_x_in_0_1(int32_t a) {
+  const int32_t half_denominator = tt_rounding_half_sum(a, INT32_MAX);
+  int32_t x = tt_wrap_add(1515870810, /* 48/17 */
+                          tt_saturating_rounding_doubling_high_mul(half_denominator,
+                                                                   -1010580540 /* -32/17 */));
+  int i;
+  for (i = 0; i < 3; ++i) {
+    const int32_t half_denominator_times_x =
+        tt_saturating_rounding_doubling_high_mul(half_denominator, x);
+    const int32_t one_minus = tt_wrap_sub((int32_t)1 << 29, half_denominator_times_x);
+    x = tt_wrap_add(x, tt_saturating_rounding_multiply_by_pot(
+                           tt_saturating_rounding_doubling_high_mul(x, one_minus), 2));
+  }
+  return tt_saturating_rounding_multiply_by_pot(x, 1);
+}
+
+/* TFLite GetReciprocal: x > 0 in Q(x_integer_digits) → 1/x as a Q0.31 value in [0.5, 1)
+ * times 2^-num_bits_over_unit. */
+static inline int32_t tt_get_reciprocal(int32_t x, int x_integer_digits,
+                                        int32_t *num_bits_over_unit) {
+  const int32_t headroom_plus_one = tt_count_leading_zeros32((uint32_t)x);
+  *num_bits_over_unit = x_integer_digits - headroom_plus_one;
+  if (headroom_plus_one >= 32) return INT32_MAX; /* x == 0: not reached by callers */
+  return tt_one_over_one_plus_x_for_x_in_0_1(
+      (int32_t)(((uint32_t)x << headroom_plus_one) - 0x80000000u));
+}
+
 /* --- prepare-time helpers (double precision, tt_quant_util.c) --- */
 
 /* TFLite QuantizeMultiplier: real = multiplier * 2^(shift-31), frexp-based. */

@@ -55,7 +55,7 @@ def requantize(acc: np.ndarray, quant: PerChannelQuant, output_offset: int,
 
 
 def _windows(x: np.ndarray, kh: int, kw: int, params, out_h: int, out_w: int) -> np.ndarray:
-    """x: (N, H, W, C) int64 with the input offset already added (so zero padding = omitted
+    """x: (N, H, W, C) with the input offset already added (so zero padding = omitted
     taps). Returns the (N, out_h, out_w, kh, kw, C) receptive fields."""
     n, h, w, c = x.shape
     eff_h = (kh - 1) * params.dilation_h + 1
@@ -84,7 +84,7 @@ def conv_2d(params: Conv2DParams, quant: PerChannelQuant, input: np.ndarray,
     kh, kw, fc = filter.shape[1], filter.shape[2], filter.shape[3]
     groups = input.shape[3] // fc
     per_group = oc // groups
-    x = input.astype(np.int64) + params.input_offset
+    x = input.astype(np.float64) + params.input_offset
     win = _windows(x, kh, kw, params, oh, ow)             # (N, OH, OW, KH, KW, Cin)
     acc = np.empty((n, oh, ow, oc), dtype=np.int64)
     for g in range(groups):
@@ -92,7 +92,7 @@ def conv_2d(params: Conv2DParams, quant: PerChannelQuant, input: np.ndarray,
         wg = filter[g * per_group:(g + 1) * per_group].reshape(per_group, kh * kw * fc)
         # float64 matmul is exact here: every product is an integer below 2^15 and the sums
         # stay far below 2^53, so BLAS gives the integer result in any summation order.
-        prod = cols.astype(np.float64) @ wg.astype(np.float64).T
+        prod = cols @ wg.astype(np.float64).T
         acc[..., g * per_group:(g + 1) * per_group] = \
             prod.astype(np.int64).reshape(n, oh, ow, per_group)
     if bias is not None:
