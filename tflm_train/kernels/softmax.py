@@ -48,9 +48,8 @@ def softmax(params: SoftmaxParams, input: np.ndarray) -> np.ndarray:
     scaled = saturating_rounding_doubling_high_mul(
         _wrap32(diff << params.input_left_shift), params.input_multiplier)
     exp = exp_on_negative_values(scaled, SCALED_DIFF_INTEGER_BITS)
-    terms = np.where(used, rounding_divide_by_pot(exp, 31 - ACCUMULATION_INTEGER_BITS - 0
-                                                   - (31 - 31) if False else
-                                                   ACCUMULATION_INTEGER_BITS), 0)
+    # Rescale Q0.31 → Q12.19 (a rounding shift by 12) before accumulating.
+    terms = np.where(used, rounding_divide_by_pot(exp, ACCUMULATION_INTEGER_BITS), 0)
     sum_of_exps = _wrap32(terms.sum(axis=-1, keepdims=True))
     reciprocal, num_bits_over_unit = get_reciprocal(sum_of_exps, ACCUMULATION_INTEGER_BITS)
     exponent = num_bits_over_unit + 31 - 8

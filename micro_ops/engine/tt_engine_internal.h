@@ -1,0 +1,90 @@
+/* Engine internals shared by tt_engine.c, tt_model.c, tt_planner.c and tt_op_resolver.c. */
+#ifndef TT_ENGINE_INTERNAL_H
+#define TT_ENGINE_INTERNAL_H
+
+#include "tt_engine.h"
+#include "tt_flatbuffer.h"
+
+#define TT_ERR_LEN 256
+/* Largest tensor or scratch buffer: kernels index with int32. */
+#define TT_MAX_BYTES 0x7fffffffu
+
+/* ---- TFLite schema access (tt_model.c) ---- */
+typedef struct {
+  tt_fb fb;
+  tt_fb_table subgraph;
+  tt_fb_vector opcodes, buffers, tensors, operators, inputs, outputs;
+} tt_model;
+
+typedef struct {
+  int32_t builtin_code;
+  tt_fb_vector custom_code; /* len 0 if none */
+  tt_fb_vector inputs, outputs;
+  uint8_t options_type;
+  int32_t has_options;
+  tt_fb_table options;
+} tt_model_op;
+
+/* Opens the model and subgraph 0; validates graph input/output indices. */
+tt_status tt_model_open(tt_model *m, const uint8_t *buf, size_t size, char *err, size_t n);
+/* Tensor i: shape, type, constant data, quantization, all validated. */
+tt_status tt_model_tensor(tt_model *m, uint32_t i, tt_tensor *t, char *err, size_t n);
+/* Operator i: opcode, input/output indices (validated against the tensor count), options. */
+tt_status tt_model_op(tt_model *m, uint32_t i, tt_model_op *op, char *err, size_t n);
+
+/* ---- op resolver (tt_op_resolver.c) ---- */
+/* Registration for a builtin code and the BuiltinOptions union type its options use. */
+const tt_op_registration *tt_resolve_builtin(int32_t builtin_code, uint8_t *options_type);
+const char *tt_builtin_name(int32_t builtin_code); /* NULL if unknown */
+/* Comma-separated names of the supported ops, into buf (always NUL-terminated). */
+void tt_supported_ops(char *buf, size_t n);
+
+/* ---- engine state (all in the arena) ---- */
+typedef enum { TT_PHASE_LOAD, TT_PHASE_PREPARE, TT_PHASE_READY } tt_phase;
+
+struct tt_op_ctx {
+  tt_engine *engine;
+  const tt_op_registration *reg;
+  int32_t index;
+  int32_t has_options;
+  tt_fb_vector inputs, outputs; /* int32 tensor indices in the model, validated */
+  tt_fb_table options;
+  void *data;
+  void *scratch;
+  uint32_t scratch_bytes;
+};
+
+struct tt_engine {
+  tt_model model;
+  uint8_t *base;     /* 16-byte aligned start of the usable arena */
+  size_t capacity;   /* usable bytes from base */
+  size_t pad;        /* bytes skipped to align the arena */
+  size_t persistent; /* bytes allocated from base */
+  size_t planned;    /* peak of the planned region */
+  size_t used;       /* tt_engine_arena_used */
+  tt_phase phase;
+  int32_t num_tensors, num_ops;
+  tt_tensor *tensors;
+  tt_op_ctx *ops;
+  /* op-reported problems, turned into messages by the engine */
+  const char *op_message;
+  size_t op_alloc_failed;   /* bytes of a failed tt_op_alloc_persistent, 0 if none */
+  int32_t option_malformed; /* 1 + field index of a malformed option, 0 if none */
+  char err[TT_ERR_LEN];
+};
+
+/* Persistent bump allocation from the arena (align: power of two). NULL if full. */
+void *tt_engine_alloc(tt_engine *e, size_t bytes, size_t align);
+
+/* ---- planner (tt_planner.c) ---- */
+/* Bytes of temporary memory the planner needs (taken from the arena's free tail). */
+size_t tt_plan_temp_bytes(int32_t num_tensors, int32_t num_ops);
+/* Lifetimes, aliasing and greedy placement; sets *peak (16-byte multiple) and every planned
+ * tensor's data offset (as an offset in the tensor's data pointer, relative to NULL) and
+ * op scratch offsets. `temp` must hold tt_plan_temp_bytes and be 8-byte aligned. */
+tt_status tt_plan(tt_engine *e, void *temp, size_t *peak, char *err, size_t n);
+
+/* snprintf into err (NULL-safe). */
+void tt_format(char *err, size_t n, const char *fmt, ...);
+
+#endif /* TT_ENGINE_INTERNAL_H */

@@ -1,0 +1,58 @@
+/* tflm-train C engine: runs subgraph 0 of an int8 TFLite model.
+ *
+ * Everything the engine needs (its own state, tensors, op contexts, op persistent data and
+ * the planned activation/scratch region) lives in the caller's arena; there is no malloc.
+ * The model bytes are read in place and must outlive the engine. Every access to the model
+ * is bounds-checked at creation: a malformed file returns TT_ERR_MODEL with a message, it is
+ * never read out of bounds.
+ *
+ *   tt_engine *e;
+ *   char err[256];
+ *   if (tt_engine_create(model, model_size, arena, sizeof arena, &e, err, sizeof err) != TT_OK)
+ *     puts(err);
+ *   memcpy(tt_engine_input(e, 0)->data, image, tt_engine_input(e, 0)->bytes);
+ *   tt_engine_invoke(e);
+ *   const int8_t *logits = tt_engine_output(e, 0)->data;
+ */
+#ifndef TT_ENGINE_H
+#define TT_ENGINE_H
+
+#include "tt_common.h"
+#include "tt_op.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tt_engine tt_engine;
+
+/* Loads and validates the model, prepares every op and plans the arena. On failure *out is
+ * NULL and err (if not NULL) holds a NUL-terminated message. The arena should be 16-byte
+ * aligned; otherwise up to 15 bytes go to alignment. */
+tt_status tt_engine_create(const uint8_t *model, size_t model_size, uint8_t *arena,
+                           size_t arena_size, tt_engine **out, char *err, size_t err_size);
+
+/* Arena bytes this engine needs: alignment padding + persistent allocations + the planned
+ * region (or the planner's temporary memory if larger). A second create with exactly this
+ * size (and an equally aligned arena) succeeds. */
+size_t tt_engine_arena_used(const tt_engine *e);
+size_t tt_engine_arena_persistent(const tt_engine *e); /* engine state + op data */
+size_t tt_engine_arena_planned(const tt_engine *e);    /* peak of activations + scratch */
+
+int32_t tt_engine_num_inputs(const tt_engine *e);
+int32_t tt_engine_num_outputs(const tt_engine *e);
+tt_tensor *tt_engine_input(tt_engine *e, int32_t i);  /* NULL if i is out of range */
+tt_tensor *tt_engine_output(tt_engine *e, int32_t i); /* NULL if i is out of range */
+
+/* Runs every op of subgraph 0 in order. Inputs are read from tt_engine_input(e, i)->data. */
+tt_status tt_engine_invoke(tt_engine *e);
+
+/* Message of the last error of this engine ("" if none). */
+const char *tt_engine_error(const tt_engine *e);
+/* "TT_OK", "TT_ERR_MODEL", ... */
+const char *tt_status_name(tt_status status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TT_ENGINE_H */
