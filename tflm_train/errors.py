@@ -23,6 +23,16 @@ class UnsupportedOpError(TflmTrainError):
         self.op_index = op_index
         self.opcode = opcode
 
+    @classmethod
+    def from_message(cls, message: str, op_index: int | None = None,
+                     opcode: str | None = None) -> "UnsupportedOpError":
+        """An error whose message is used as is (the C engine composes its own)."""
+        err = cls.__new__(cls)
+        TflmTrainError.__init__(err, message)
+        err.op_index = op_index
+        err.opcode = opcode
+        return err
+
 
 class ShapeError(TflmTrainError):
     """An input array or tensor has the wrong shape or dtype."""

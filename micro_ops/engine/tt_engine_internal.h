@@ -5,7 +5,7 @@
 #include "tt_engine.h"
 #include "tt_flatbuffer.h"
 
-#define TT_ERR_LEN 256
+#define TT_ERR_LEN 192
 /* Largest tensor or scratch buffer: kernels index with int32. */
 #define TT_MAX_BYTES 0x7fffffffu
 
@@ -23,14 +23,14 @@ typedef struct {
   uint8_t options_type;
   int32_t has_options;
   tt_fb_table options;
-} tt_model_op;
+} tt_model_opinfo;
 
 /* Opens the model and subgraph 0; validates graph input/output indices. */
 tt_status tt_model_open(tt_model *m, const uint8_t *buf, size_t size, char *err, size_t n);
 /* Tensor i: shape, type, constant data, quantization, all validated. */
 tt_status tt_model_tensor(tt_model *m, uint32_t i, tt_tensor *t, char *err, size_t n);
 /* Operator i: opcode, input/output indices (validated against the tensor count), options. */
-tt_status tt_model_op(tt_model *m, uint32_t i, tt_model_op *op, char *err, size_t n);
+tt_status tt_model_op(tt_model *m, uint32_t i, tt_model_opinfo *op, char *err, size_t n);
 
 /* ---- op resolver (tt_op_resolver.c) ---- */
 /* Registration for a builtin code and the BuiltinOptions union type its options use. */
@@ -45,14 +45,17 @@ typedef enum { TT_PHASE_LOAD, TT_PHASE_PREPARE, TT_PHASE_READY } tt_phase;
 struct tt_op_ctx {
   tt_engine *engine;
   const tt_op_registration *reg;
-  int32_t index;
-  int32_t has_options;
-  tt_fb_vector inputs, outputs; /* int32 tensor indices in the model, validated */
-  tt_fb_table options;
   void *data;
-  void *scratch;
+  tt_fb_vector inputs, outputs; /* int32 tensor indices in the model, validated */
+  tt_fb_table options;          /* options.pos == 0: absent (no table can start at 0) */
   uint32_t scratch_bytes;
+  uint32_t scratch_offset; /* in the planned region */
+  int32_t index;
 };
+
+/* e->slot[t] for a tensor held in e->tensors; constants are rebuilt on demand instead. */
+#define TT_LAZY_CONSTANT 0xffffu
+#define TT_MAX_TENSORS 0xfffeu
 
 struct tt_engine {
   tt_model model;
@@ -62,9 +65,16 @@ struct tt_engine {
   size_t persistent; /* bytes allocated from base */
   size_t planned;    /* peak of the planned region */
   size_t used;       /* tt_engine_arena_used */
+  uint8_t *region;   /* start of the planned region */
   tt_phase phase;
   int32_t num_tensors, num_ops;
-  tt_tensor *tensors;
+  /* Only activations (and constant graph outputs) keep a tt_tensor: a constant's is rebuilt
+   * from the model into const_view[input position] when an op asks for it, which saves
+   * ~80 bytes of arena per weight/bias tensor. */
+  uint16_t *slot;         /* per model tensor: index into tensors, or TT_LAZY_CONSTANT */
+  tt_tensor *tensors;     /* held tensors */
+  tt_tensor *const_view;  /* one per op input position */
+  int32_t num_const_view;
   tt_op_ctx *ops;
   /* op-reported problems, turned into messages by the engine */
   const char *op_message;
@@ -73,15 +83,21 @@ struct tt_engine {
   char err[TT_ERR_LEN];
 };
 
+/* The held tensor t, or NULL for a (lazy) constant. */
+static inline tt_tensor *tt_engine_tensor(const tt_engine *e, int32_t t) {
+  return e->slot[t] == TT_LAZY_CONSTANT ? NULL : &e->tensors[e->slot[t]];
+}
+
 /* Persistent bump allocation from the arena (align: power of two). NULL if full. */
 void *tt_engine_alloc(tt_engine *e, size_t bytes, size_t align);
 
 /* ---- planner (tt_planner.c) ---- */
 /* Bytes of temporary memory the planner needs (taken from the arena's free tail). */
 size_t tt_plan_temp_bytes(int32_t num_tensors, int32_t num_ops);
-/* Lifetimes, aliasing and greedy placement; sets *peak (16-byte multiple) and every planned
- * tensor's data offset (as an offset in the tensor's data pointer, relative to NULL) and
- * op scratch offsets. `temp` must hold tt_plan_temp_bytes and be 8-byte aligned. */
+/* Lifetimes, aliasing and greedy placement. Sets *peak (a 16-byte multiple) and, if the
+ * planned region fits after the persistent allocations, every activation's data pointer and
+ * every op's scratch pointer; else TT_ERR_ARENA with the size needed. `temp` must hold
+ * tt_plan_temp_bytes and be 8-byte aligned. */
 tt_status tt_plan(tt_engine *e, void *temp, size_t *peak, char *err, size_t n);
 
 /* snprintf into err (NULL-safe). */

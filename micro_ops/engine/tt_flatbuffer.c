@@ -42,8 +42,8 @@ int tt_fb_table_at(tt_fb *fb, size_t pos, tt_fb_table *out) {
   if (vt_size < 4 || vt_size % 2 != 0 || !in_buf(fb, (size_t)vt, vt_size))
     return fail(fb, "vtable size outside the buffer");
   if (tbl_size < 4 || !in_buf(fb, pos, tbl_size)) return fail(fb, "table size outside the buffer");
-  out->pos = pos;
-  out->vt = (size_t)vt;
+  out->pos = (uint32_t)pos;
+  out->vt = (uint32_t)vt;
   out->vt_size = vt_size;
   out->tbl_size = tbl_size;
   return 1;
@@ -52,6 +52,7 @@ int tt_fb_table_at(tt_fb *fb, size_t pos, tt_fb_table *out) {
 int tt_fb_root(tt_fb *fb, const char *ident, tt_fb_table *out) {
   fb->why = NULL;
   if (fb->buf == NULL || fb->size < 8) return fail(fb, "truncated: shorter than 8 bytes");
+  if (fb->size > 0x7fffffffu) return fail(fb, "larger than 2 GB (not a flatbuffer)");
   if (ident != NULL && memcmp(fb->buf + 4, ident, 4) != 0)
     return fail(fb, "wrong file identifier");
   uint32_t root = tt_fb_u32(fb, 0);
@@ -158,7 +159,7 @@ static int vector_at(tt_fb *fb, size_t target, size_t elem_size, size_t extra, t
     return fail(fb, "truncated: vector runs past the end of the buffer");
   size_t align = elem_size > 8 ? 8 : elem_size;
   if (align > 1 && first % align != 0) return fail(fb, "vector elements are misaligned");
-  out->pos = first;
+  out->pos = (uint32_t)first;
   out->len = len;
   return 1;
 }

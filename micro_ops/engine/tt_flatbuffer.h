@@ -18,15 +18,16 @@ typedef struct {
   const char *why; /* reason of the last failed check (static string) */
 } tt_fb;
 
+/* Positions are 32-bit: a flatbuffer is at most 2 GB (checked by tt_fb_root). */
 typedef struct {
-  size_t pos;        /* table start (its soffset to the vtable) */
-  size_t vt;         /* vtable start */
+  uint32_t pos;      /* table start (its soffset to the vtable); never 0 */
+  uint32_t vt;       /* vtable start */
   uint16_t vt_size;  /* vtable bytes */
   uint16_t tbl_size; /* inline table bytes */
 } tt_fb_table;
 
 typedef struct {
-  size_t pos;   /* first element */
+  uint32_t pos; /* first element */
   uint32_t len; /* element count */
 } tt_fb_vector;
 
@@ -36,7 +37,7 @@ uint16_t tt_fb_u16(const tt_fb *fb, size_t pos);
 uint32_t tt_fb_u32(const tt_fb *fb, size_t pos);
 uint64_t tt_fb_u64(const tt_fb *fb, size_t pos);
 
-/* Root table (checks size >= 8 and, if ident != NULL, the 4-byte file identifier). */
+/* Root table (checks 8 <= size < 2 GB and, if ident != NULL, the 4-byte file identifier). */
 int tt_fb_root(tt_fb *fb, const char *ident, tt_fb_table *out);
 /* Table at an absolute position (validates its vtable). */
 int tt_fb_table_at(tt_fb *fb, size_t pos, tt_fb_table *out);

@@ -25,11 +25,12 @@ tt_status tt_fully_connected(const tt_fully_connected_params *params,
                              const int8_t *filter, const int32_t *bias,
                              const tt_dims *output_dims, int8_t *output);
 
-/* Prepare time, as TFLM's CalculateOpDataFullyConnected: per channel, the scales are widened
- * to double before the product; per tensor (GetQuantizedConvolutionMultipler), input and
- * filter scales are multiplied in float32 first. */
+/* Prepare time: requantization constant of one output channel (per channel) or of the op
+ * (per tensor), double(s_in) * double(s_w) / double(s_out) in both cases. (TFLM's
+ * kernel_util.cc reads as a float32 product for the per-tensor case, but the pinned
+ * tflite-micro interpreter, the bit-exactness reference, multiplies in double.) */
 void tt_fully_connected_multiplier(float input_scale, float filter_scale, float output_scale,
-                                   int32_t per_channel, int32_t *multiplier, int32_t *shift);
+                                   int32_t *multiplier, int32_t *shift);
 
 #ifdef __cplusplus
 }

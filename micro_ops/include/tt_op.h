@@ -53,6 +53,8 @@ typedef struct tt_op_ctx tt_op_ctx; /* opaque; owned by the engine */
 int32_t tt_op_index(const tt_op_ctx *ctx);
 int32_t tt_op_num_inputs(const tt_op_ctx *ctx);
 int32_t tt_op_num_outputs(const tt_op_ctx *ctx);
+/* The tt_tensor of a constant input is a view the engine rebuilds on each call (it keeps no
+ * per-weight struct in the arena): use it within the current prepare/eval, don't store it. */
 tt_tensor *tt_op_input(tt_op_ctx *ctx, int32_t i);  /* NULL if absent (-1) or i out of range */
 tt_tensor *tt_op_output(tt_op_ctx *ctx, int32_t i); /* NULL if i out of range */
 

@@ -20,17 +20,16 @@ class FullyConnectedParams:
     activation: tuple[int, int]   # tt_activation {min, max}
 
 
-def fully_connected_multiplier(input_scale, filter_scale, output_scale,
-                               per_channel: bool) -> tuple[int, int]:
-    """Requantization constant as TFLM's CalculateOpDataFullyConnected derives it.
+def fully_connected_multiplier(input_scale, filter_scale, output_scale) -> tuple[int, int]:
+    """Requantization constant of one output channel (per channel) or of the whole op (per
+    tensor): double(s_in) * double(s_w) / double(s_out).
 
-    Per-channel widens each float32 scale to double before multiplying; per-tensor
-    (GetQuantizedConvolutionMultipler) multiplies input and filter scales in float32 first."""
-    s_in, s_w, s_out = np.float32(input_scale), np.float32(filter_scale), np.float32(output_scale)
-    if per_channel:
-        real = float(s_in) * float(s_w) / float(s_out)
-    else:
-        real = float(np.float32(s_in * s_w)) / float(s_out)
+    The per-tensor path (GetQuantizedConvolutionMultipler) reads in TFLM's kernel_util.cc as a
+    float32 product of s_in * s_w, but the pinned tflite-micro interpreter, our bit-exactness
+    reference, multiplies in double (its machine code widens both scales before mulsd), and
+    tests/test_ops_mac.py shows it on biases chosen to land between the two roundings."""
+    real = float(np.float32(input_scale)) * float(np.float32(filter_scale)) \
+        / float(np.float32(output_scale))
     return quantize_multiplier(real)
 
 

@@ -35,4 +35,4 @@ def pad(params: PadParams, input: np.ndarray) -> np.ndarray:
     x = np.asarray(input)
     x4 = x.reshape((1,) * (4 - x.ndim) + x.shape)
     y = np.pad(x4, list(zip(params.before, params.after)), constant_values=params.pad_value)
-    return y.astype(x.dtype)
+    return y.reshape(y.shape[4 - x.ndim:]).astype(x.dtype)

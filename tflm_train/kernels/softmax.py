@@ -53,6 +53,8 @@ def softmax(params: SoftmaxParams, input: np.ndarray) -> np.ndarray:
     sum_of_exps = _wrap32(terms.sum(axis=-1, keepdims=True))
     reciprocal, num_bits_over_unit = get_reciprocal(sum_of_exps, ACCUMULATION_INTEGER_BITS)
     exponent = num_bits_over_unit + 31 - 8
+    if np.any(exponent > 31):   # a row sum of exps >= 512 (e.g. 512 equal maxima): TFLM aborts
+        raise ValueError("softmax row sum out of the Q12.19 range")
     y = rounding_divide_by_pot(saturating_rounding_doubling_high_mul(reciprocal, exp), exponent)
     y = np.clip(y - 128, -128, 127)
     return np.where(used, y, -128).astype(np.int8)

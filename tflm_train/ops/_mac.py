@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ShapeError
-from ..quant import ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1, PADDING_SAME, PADDING_VALID
+from ..quant import (ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1, PADDING_SAME,
+                     PADDING_VALID, activation_range)
 
 ACTIVATIONS = {ACT_NONE: "NONE", ACT_RELU: "RELU", ACT_RELU_N1_TO_1: "RELU_N1_TO_1",
                ACT_RELU6: "RELU6"}
@@ -70,6 +71,35 @@ def filter_scales(kernel, flt, channels: int) -> tuple[np.ndarray, bool]:
                                  "only symmetric int8 weights are supported")
     scales = np.asarray(q.scale, dtype=np.float32)
     return (scales if n > 1 else np.repeat(scales, channels)), n > 1
+
+
+def check_scales(kernel, inp, filter_scales: np.ndarray, out) -> None:
+    """Scales that give a meaningful requantization: input/output finite and positive,
+    filter finite and non-negative (the C glue rejects the same; NaN is UB to convert)."""
+    for t, role in ((inp, "input"), (out, "output")):
+        s = np.float32(t.scale)
+        if not (np.isfinite(s) and s > 0):
+            raise kernel.unsupported(f"{role} {tensor_desc(t)} scale {s} must be positive")
+    if not np.all(np.isfinite(filter_scales) & (filter_scales >= 0)):
+        raise kernel.unsupported("filter scales must be finite and >= 0")
+
+
+def check_shifts(kernel, shifts) -> None:
+    """MultiplyByQuantizedMultiplier handles shifts -31..30; a larger left shift overflows
+    (only a malformed scale gets there)."""
+    shifts = np.asarray(shifts)
+    if np.any((shifts < -31) | (shifts > 30)):
+        raise kernel.unsupported("requantization scale s_in * s_w / s_out out of range "
+                                 "(>= 2^30)")
+
+
+def activation(kernel, act: int, out) -> tuple[int, int]:
+    """Clamp range of the fused activation (TFLite CalculateActivationRangeQuantized)."""
+    check_activation(kernel, act)
+    # The bounds are 6 / scale (or 1 / scale) output steps: keep them within int32 (as C).
+    if act != ACT_NONE and not np.float32(6.0) / np.float32(out.scale) < np.float32(1e9):
+        raise kernel.unsupported(f"output scale {out.scale} too small for a fused activation")
+    return activation_range(act, out.scale, out.zero_point)
 
 
 def check_bias(kernel, bias, channels: int) -> None:

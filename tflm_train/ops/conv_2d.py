@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels.conv_2d import Conv2DParams, PerChannelQuant, conv_2d, conv_2d_multiplier
-from ..quant import activation_range, compute_padding
+from ..quant import compute_padding
 from . import _mac
 from .base import OpKernel
 
@@ -33,12 +33,14 @@ class Conv2D(OpKernel):
                                          f"{[n, out_h, out_w, oc]}")
         _mac.check_bias(self, bias, oc)
         scales, _ = _mac.filter_scales(self, flt, oc)
+        _mac.check_scales(self, inp, scales, out)
         m, s = zip(*(conv_2d_multiplier(inp.scale, sc, out.scale) for sc in scales))
+        _mac.check_shifts(self, s)
         self.quant = PerChannelQuant(np.array(m, dtype=np.int32), np.array(s, dtype=np.int32))
         self.params = Conv2DParams(
             input_offset=-inp.zero_point, output_offset=out.zero_point,
             stride_w=sw, stride_h=sh, dilation_w=dw, dilation_h=dh, pad_w=pad_w, pad_h=pad_h,
-            activation=activation_range(act, out.scale, out.zero_point))
+            activation=_mac.activation(self, act, out))
         self.output_shape = tuple(out.shape)
 
     def eval(self, inputs):

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..kernels.fully_connected import (FullyConnectedParams, PerChannelQuant, fully_connected,
                                        fully_connected_multiplier)
-from ..quant import ACT_NONE, activation_range
+from ..quant import ACT_NONE
 from . import _mac
 from .base import OpKernel
 
@@ -37,25 +37,27 @@ class FullyConnected(OpKernel):
                                          f"output {list(out.shape)} do not match")
         _mac.check_bias(self, bias, units)
         scales, per_channel = _mac.filter_scales(self, flt, units)
+        _mac.check_scales(self, inp, scales, out)
         if per_channel:
-            pairs = [fully_connected_multiplier(inp.scale, sc, out.scale, True) for sc in scales]
+            pairs = [fully_connected_multiplier(inp.scale, sc, out.scale) for sc in scales]
         else:
             # GetQuantizedConvolutionMultipler also checks that the bias scale agrees with
             # input scale * filter scale (within 2% of an output step).
             if bias is not None:
                 bias_scale = bias.scale if bias.quant is not None else 0.0
                 product = float(np.float32(inp.scale)) * float(scales[0])
-                if abs(product - bias_scale) / float(np.float32(out.scale)) > 0.02:
+                if not abs(product - bias_scale) / float(np.float32(out.scale)) <= 0.02:
                     raise self.unsupported(
                         f"bias {_mac.tensor_desc(bias)} scale {bias_scale} differs from input "
                         f"scale * filter scale {product}")
-            pairs = [fully_connected_multiplier(inp.scale, scales[0], out.scale, False)]
+            pairs = [fully_connected_multiplier(inp.scale, scales[0], out.scale)]
         m, s = zip(*pairs)
+        _mac.check_shifts(self, s)
         self.quant = PerChannelQuant(np.array(m, dtype=np.int32), np.array(s, dtype=np.int32))
         self.params = FullyConnectedParams(
             input_offset=-inp.zero_point, output_offset=out.zero_point,
             per_channel=int(per_channel),
-            activation=activation_range(act, out.scale, out.zero_point))
+            activation=_mac.activation(self, act, out))
 
     def eval(self, inputs):
         x, f, b = inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else None

@@ -1,0 +1,94 @@
+/* CONV_2D glue: TFLM's ConvPrepare / CalculateOpDataConv, then tt_conv_2d.
+ * Python twin: tflm_train/ops/conv_2d.py. */
+#include "tt_conv_2d.h"
+#include "tt_op.h"
+#include "tt_op_mac_common.h"
+
+/* Conv2DOptions field indices (schema.fbs). */
+enum {
+  OPT_PADDING = 0,
+  OPT_STRIDE_W,
+  OPT_STRIDE_H,
+  OPT_ACTIVATION,
+  OPT_DILATION_W,
+  OPT_DILATION_H
+};
+
+typedef struct {
+  tt_conv_2d_params params;
+  tt_per_channel_quant quant;
+  tt_dims input_dims, filter_dims, output_dims;
+} tt_conv_2d_op_data;
+
+static tt_status tt_conv_2d_prepare(tt_op_ctx *ctx) {
+  tt_tensor *input, *filter, *bias, *output;
+  tt_status st = tt_mac_get_tensors(ctx, &input, &filter, &bias, &output);
+  if (st != TT_OK) return st;
+
+  const tt_mac_window win = {
+      tt_op_option_i8(ctx, OPT_PADDING, TT_PADDING_SAME),
+      tt_op_option_i32(ctx, OPT_STRIDE_W, 0),
+      tt_op_option_i32(ctx, OPT_STRIDE_H, 0),
+      tt_op_option_i32(ctx, OPT_DILATION_W, 1),
+      tt_op_option_i32(ctx, OPT_DILATION_H, 1),
+      tt_op_option_i8(ctx, OPT_ACTIVATION, TT_ACT_NONE)};
+  if (filter->rank != 4) return tt_op_fail(ctx, TT_ERR_SHAPE, "filter must have rank 4");
+  const int32_t channels = filter->dims[0];
+  int32_t pad_w = 0, pad_h = 0;
+  st = tt_mac_window_geometry(ctx, &win, input, filter, output, channels, &pad_w, &pad_h);
+  if (st != TT_OK) return st;
+  /* Grouped convolution: the input depth is a whole number of filter depths. */
+  const int32_t in_c = input->dims[3], f_c = filter->dims[3];
+  if (f_c <= 0 || in_c % f_c != 0 || channels % (in_c / f_c) != 0) {
+    return tt_op_fail(ctx, TT_ERR_SHAPE, "input depth is not a whole number of filter groups");
+  }
+  int32_t per_channel = 0;
+  st = tt_mac_check_filter(ctx, filter, channels, &per_channel);
+  if (st != TT_OK) return st;
+  st = tt_mac_check_scales(ctx, input, filter, output);
+  if (st != TT_OK) return st;
+  st = tt_mac_check_bias(ctx, bias, channels);
+  if (st != TT_OK) return st;
+
+  tt_conv_2d_op_data *d = (tt_conv_2d_op_data *)tt_op_alloc_persistent(ctx, sizeof(*d));
+  if (!d) return tt_op_fail(ctx, TT_ERR_ARENA, "arena too small for op data");
+  int32_t *mult, *shift;
+  st = tt_mac_alloc_quant(ctx, channels, &d->quant, &mult, &shift);
+  if (st != TT_OK) return st;
+  const float in_scale = tt_tensor_scale(input, 0), out_scale = tt_tensor_scale(output, 0);
+  for (int32_t c = 0; c < channels; ++c) {
+    tt_conv_2d_multiplier(in_scale, tt_tensor_scale(filter, per_channel ? c : 0), out_scale,
+                          &mult[c], &shift[c]);
+  }
+  st = tt_mac_check_shifts(ctx, shift, channels);
+  if (st != TT_OK) return st;
+  d->params.input_offset = -tt_tensor_zero_point(input, 0);
+  d->params.output_offset = tt_tensor_zero_point(output, 0);
+  d->params.stride_w = win.stride_w;
+  d->params.stride_h = win.stride_h;
+  d->params.dilation_w = win.dilation_w;
+  d->params.dilation_h = win.dilation_h;
+  d->params.pad_w = pad_w;
+  d->params.pad_h = pad_h;
+  st = tt_mac_activation(ctx, win.activation, output, &d->params.activation);
+  if (st != TT_OK) return st;
+  d->input_dims = tt_tensor_dims4(input);
+  d->filter_dims = tt_tensor_dims4(filter);
+  d->output_dims = tt_tensor_dims4(output);
+  tt_op_set_data(ctx, d);
+  return TT_OK;
+}
+
+static tt_status tt_conv_2d_eval(tt_op_ctx *ctx) {
+  const tt_conv_2d_op_data *d = (const tt_conv_2d_op_data *)tt_op_data(ctx);
+  const tt_tensor *bias = tt_op_input(ctx, 2);
+  const tt_status st = tt_conv_2d(
+      &d->params, &d->quant, &d->input_dims, (const int8_t *)tt_op_input(ctx, 0)->data,
+      &d->filter_dims, (const int8_t *)tt_op_input(ctx, 1)->data,
+      bias ? (const int32_t *)bias->data : NULL, &d->output_dims,
+      (int8_t *)tt_op_output(ctx, 0)->data);
+  return st == TT_OK ? TT_OK : tt_op_fail(ctx, st, "kernel rejected its arguments");
+}
+
+const tt_op_registration tt_op_conv_2d = {3 /* BuiltinOperator_CONV_2D */, "CONV_2D",
+                                          tt_conv_2d_prepare, tt_conv_2d_eval, 0};

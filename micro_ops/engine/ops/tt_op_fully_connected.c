@@ -1,0 +1,96 @@
+/* FULLY_CONNECTED glue: TFLM's FullyConnectedPrepare / CalculateOpDataFullyConnected, then
+ * tt_fully_connected. Python twin: tflm_train/ops/fully_connected.py. */
+#include <math.h>
+
+#include "tt_fully_connected.h"
+#include "tt_op.h"
+#include "tt_op_mac_common.h"
+
+/* FullyConnectedOptions field indices (schema.fbs). */
+enum { OPT_ACTIVATION = 0, OPT_WEIGHTS_FORMAT = 1 };
+
+typedef struct {
+  tt_fully_connected_params params;
+  tt_per_channel_quant quant;
+  tt_dims input_dims, filter_dims, output_dims;
+} tt_fully_connected_op_data;
+
+static tt_status tt_fully_connected_prepare(tt_op_ctx *ctx) {
+  tt_tensor *input, *filter, *bias, *output;
+  tt_status st = tt_mac_get_tensors(ctx, &input, &filter, &bias, &output);
+  if (st != TT_OK) return st;
+  if (tt_op_option_i8(ctx, OPT_WEIGHTS_FORMAT, 0) != 0) {
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "weights_format not supported (supported: DEFAULT)");
+  }
+  if (filter->rank != 2) return tt_op_fail(ctx, TT_ERR_SHAPE, "filter must be [units, depth]");
+  const int32_t units = filter->dims[0], depth = filter->dims[1];
+  /* As TFLM: input read as [batches, depth] whatever its rank, output as [batches, units]
+   * (keep_num_dims only changes the declared output shape). */
+  const int64_t in_size = tt_tensor_elements(input), out_size = tt_tensor_elements(output);
+  if (output->rank < 1 || output->dims[output->rank - 1] != units || depth <= 0 ||
+      in_size % depth != 0 || (in_size / depth) * units != out_size ||
+      in_size / depth > INT32_MAX) {
+    return tt_op_fail(ctx, TT_ERR_SHAPE, "input, filter and output shapes do not match");
+  }
+  int32_t per_channel = 0;
+  st = tt_mac_check_filter(ctx, filter, units, &per_channel);
+  if (st != TT_OK) return st;
+  st = tt_mac_check_scales(ctx, input, filter, output);
+  if (st != TT_OK) return st;
+  st = tt_mac_check_bias(ctx, bias, units);
+  if (st != TT_OK) return st;
+  const float in_scale = tt_tensor_scale(input, 0), out_scale = tt_tensor_scale(output, 0);
+  if (!per_channel && bias) {
+    /* GetQuantizedConvolutionMultipler: bias scale within 2% of an output step of
+     * input scale * filter scale. */
+    const double bias_scale = bias->num_quant > 0 ? (double)tt_tensor_scale(bias, 0) : 0.0;
+    const double product = (double)in_scale * (double)tt_tensor_scale(filter, 0);
+    if (!(fabs(product - bias_scale) / (double)out_scale <= 0.02)) { /* NaN fails too */
+      return tt_op_fail(ctx, TT_ERR_UNSUPPORTED,
+                        "bias scale differs from input scale * filter scale");
+    }
+  }
+
+  tt_fully_connected_op_data *d =
+      (tt_fully_connected_op_data *)tt_op_alloc_persistent(ctx, sizeof(*d));
+  if (!d) return tt_op_fail(ctx, TT_ERR_ARENA, "arena too small for op data");
+  const int32_t n_mult = per_channel ? units : 1;
+  int32_t *mult, *shift;
+  st = tt_mac_alloc_quant(ctx, n_mult, &d->quant, &mult, &shift);
+  if (st != TT_OK) return st;
+  for (int32_t c = 0; c < n_mult; ++c) {
+    tt_fully_connected_multiplier(in_scale, tt_tensor_scale(filter, c), out_scale, &mult[c],
+                                  &shift[c]);
+  }
+  st = tt_mac_check_shifts(ctx, shift, n_mult);
+  if (st != TT_OK) return st;
+  d->params.input_offset = -tt_tensor_zero_point(input, 0);
+  d->params.output_offset = tt_tensor_zero_point(output, 0);
+  d->params.per_channel = per_channel;
+  st = tt_mac_activation(ctx, tt_op_option_i8(ctx, OPT_ACTIVATION, TT_ACT_NONE), output,
+                         &d->params.activation);
+  if (st != TT_OK) return st;
+  const int32_t batches = (int32_t)(in_size / depth);
+  const tt_dims in_dims = {batches, 1, 1, depth}, f_dims = {units, 1, 1, depth},
+                out_dims = {batches, 1, 1, units};
+  d->input_dims = in_dims;
+  d->filter_dims = f_dims;
+  d->output_dims = out_dims;
+  tt_op_set_data(ctx, d);
+  return TT_OK;
+}
+
+static tt_status tt_fully_connected_eval(tt_op_ctx *ctx) {
+  const tt_fully_connected_op_data *d = (const tt_fully_connected_op_data *)tt_op_data(ctx);
+  const tt_tensor *bias = tt_op_input(ctx, 2);
+  const tt_status st = tt_fully_connected(
+      &d->params, &d->quant, &d->input_dims, (const int8_t *)tt_op_input(ctx, 0)->data,
+      &d->filter_dims, (const int8_t *)tt_op_input(ctx, 1)->data,
+      bias ? (const int32_t *)bias->data : NULL, &d->output_dims,
+      (int8_t *)tt_op_output(ctx, 0)->data);
+  return st == TT_OK ? TT_OK : tt_op_fail(ctx, st, "kernel rejected its arguments");
+}
+
+const tt_op_registration tt_op_fully_connected = {
+    9 /* BuiltinOperator_FULLY_CONNECTED */, "FULLY_CONNECTED", tt_fully_connected_prepare,
+    tt_fully_connected_eval, 0};

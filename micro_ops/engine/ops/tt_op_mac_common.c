@@ -1,0 +1,152 @@
+/* Prepare-time checks shared by the MAC ops' glue. */
+#include "tt_op_mac_common.h"
+
+#include <math.h>
+
+#include "tt_fixedpoint.h"
+
+static int tt_is_per_tensor_int8(const tt_tensor *t) {
+  if (t->type != TT_TYPE_INT8 || t->num_quant != 1) return 0;
+  const int32_t zp = tt_tensor_zero_point(t, 0);
+  return zp >= -128 && zp <= 127;
+}
+
+tt_status tt_mac_get_tensors(tt_op_ctx *ctx, tt_tensor **input, tt_tensor **filter,
+                             tt_tensor **bias, tt_tensor **output) {
+  const int32_t n_in = tt_op_num_inputs(ctx);
+  if (n_in < 2 || n_in > 3 || tt_op_num_outputs(ctx) != 1) {
+    return tt_op_fail(ctx, TT_ERR_MODEL, "expected 2 or 3 inputs and 1 output");
+  }
+  *input = tt_op_input(ctx, 0);
+  *filter = tt_op_input(ctx, 1);
+  *bias = tt_op_input(ctx, 2);
+  *output = tt_op_output(ctx, 0);
+  if (!*input || !*filter || !*output) {
+    return tt_op_fail(ctx, TT_ERR_MODEL, "input, filter and output must be present");
+  }
+  if (!tt_is_per_tensor_int8(*input) || !tt_is_per_tensor_int8(*output)) {
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED,
+                      "input and output must be int8 quantized per tensor (supported: int8)");
+  }
+  return TT_OK;
+}
+
+tt_status tt_mac_activation(tt_op_ctx *ctx, int32_t act, const tt_tensor *output,
+                            tt_activation *range) {
+  if (act != TT_ACT_NONE && act != TT_ACT_RELU && act != TT_ACT_RELU_N1_TO_1 &&
+      act != TT_ACT_RELU6) {
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED,
+                      "fused activation not supported (supported: NONE, RELU, RELU_N1_TO_1, "
+                      "RELU6)");
+  }
+  /* The clamp bounds are 6 / scale (or 1 / scale) in output steps: keep them within int32. */
+  const float s_out = tt_tensor_scale(output, 0);
+  if (act != TT_ACT_NONE && !(6.0f / s_out < 1e9f)) {
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "output scale too small for a fused activation");
+  }
+  if (tt_activation_range(act, s_out, tt_tensor_zero_point(output, 0), range) != TT_OK) {
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "fused activation not supported");
+  }
+  return TT_OK;
+}
+
+tt_status tt_mac_check_filter(tt_op_ctx *ctx, const tt_tensor *filter, int32_t channels,
+                              int32_t *per_channel) {
+  if (filter->type != TT_TYPE_INT8) {
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "filter must be int8 (supported: int8)");
+  }
+  const int32_t n = filter->num_quant;
+  if (n < 1) {
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "filter has no quantization parameters");
+  }
+  if (n > 1 && (n != channels || filter->quant_axis < 0 || filter->quant_axis >= filter->rank ||
+                filter->dims[filter->quant_axis] != n)) {
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED,
+                      "filter needs 1 scale or one per output channel on its quantized dimension");
+  }
+  for (int32_t i = 0; i < n; ++i) {
+    if (tt_tensor_zero_point(filter, i) != 0) {
+      return tt_op_fail(ctx, TT_ERR_UNSUPPORTED,
+                        "filter zero point must be 0 (only symmetric int8 weights supported)");
+    }
+  }
+  *per_channel = n > 1;
+  return TT_OK;
+}
+
+tt_status tt_mac_check_bias(tt_op_ctx *ctx, const tt_tensor *bias, int32_t channels) {
+  if (!bias) return TT_OK;
+  if (bias->type != TT_TYPE_INT32) {
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "bias must be int32 (supported: int32)");
+  }
+  if (tt_tensor_elements(bias) != channels) {
+    return tt_op_fail(ctx, TT_ERR_SHAPE, "bias needs one entry per output channel");
+  }
+  return TT_OK;
+}
+
+tt_status tt_mac_window_geometry(tt_op_ctx *ctx, const tt_mac_window *win, const tt_tensor *input,
+                                 const tt_tensor *filter, const tt_tensor *output,
+                                 int32_t out_channels, int32_t *pad_w, int32_t *pad_h) {
+  if (win->padding != TT_PADDING_SAME && win->padding != TT_PADDING_VALID) {
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "padding not supported (supported: SAME, VALID)");
+  }
+  if (win->stride_w <= 0 || win->stride_h <= 0) {
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "stride must be positive");
+  }
+  if (win->dilation_w <= 0 || win->dilation_h <= 0) {
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "dilation must be positive");
+  }
+  if (input->rank != 4 || filter->rank != 4 || output->rank != 4) {
+    return tt_op_fail(ctx, TT_ERR_SHAPE, "input, filter and output must have rank 4");
+  }
+  int32_t out_h = 0, out_w = 0;
+  if (tt_compute_padding(win->padding, input->dims[1], filter->dims[1], win->stride_h,
+                         win->dilation_h, &out_h, pad_h) != TT_OK ||
+      tt_compute_padding(win->padding, input->dims[2], filter->dims[2], win->stride_w,
+                         win->dilation_w, &out_w, pad_w) != TT_OK) {
+    return tt_op_fail(ctx, TT_ERR_SHAPE, "filter does not fit the input");
+  }
+  if (output->dims[0] != input->dims[0] || output->dims[1] != out_h || output->dims[2] != out_w ||
+      output->dims[3] != out_channels) {
+    return tt_op_fail(ctx, TT_ERR_SHAPE, "output shape does not match input, filter and options");
+  }
+  return TT_OK;
+}
+
+tt_status tt_mac_check_scales(tt_op_ctx *ctx, const tt_tensor *input, const tt_tensor *filter,
+                              const tt_tensor *output) {
+  const float s_in = tt_tensor_scale(input, 0), s_out = tt_tensor_scale(output, 0);
+  if (!isfinite(s_in) || !isfinite(s_out) || s_in <= 0.0f || s_out <= 0.0f) {
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "input and output scales must be positive");
+  }
+  for (int32_t i = 0; i < filter->num_quant; ++i) {
+    const float s = tt_tensor_scale(filter, i);
+    if (!isfinite(s) || s < 0.0f) {
+      return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "filter scales must be finite and >= 0");
+    }
+  }
+  return TT_OK;
+}
+
+tt_status tt_mac_check_shifts(tt_op_ctx *ctx, const int32_t *shift, int32_t n) {
+  for (int32_t i = 0; i < n; ++i) {
+    if (shift[i] < -31 || shift[i] > 30) {
+      return tt_op_fail(ctx, TT_ERR_UNSUPPORTED,
+                        "requantization scale s_in * s_w / s_out out of range (>= 2^30)");
+    }
+  }
+  return TT_OK;
+}
+
+tt_status tt_mac_alloc_quant(tt_op_ctx *ctx, int32_t channels, tt_per_channel_quant *quant,
+                             int32_t **multiplier, int32_t **shift) {
+  *multiplier = (int32_t *)tt_op_alloc_persistent(ctx, (size_t)channels * sizeof(int32_t));
+  *shift = (int32_t *)tt_op_alloc_persistent(ctx, (size_t)channels * sizeof(int32_t));
+  if (!*multiplier || !*shift) {
+    return tt_op_fail(ctx, TT_ERR_ARENA, "arena too small for per-channel multipliers");
+  }
+  quant->multiplier = *multiplier;
+  quant->shift = *shift;
+  return TT_OK;
+}

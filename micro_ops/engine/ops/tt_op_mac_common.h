@@ -1,0 +1,48 @@
+/* Prepare-time checks shared by the MAC ops' glue (conv, depthwise conv, fully connected):
+ * the part of TFLM's conv_common.cc / fully_connected_common.cc / kernel_util.cc they share.
+ * Python twin: tflm_train/ops/_mac.py. Each function reports its own error via tt_op_fail. */
+#ifndef TT_OP_MAC_COMMON_H
+#define TT_OP_MAC_COMMON_H
+
+#include "tt_op.h"
+
+/* 2 or 3 inputs (bias optional, may be -1), 1 output; int8 input/output quantized per tensor. */
+tt_status tt_mac_get_tensors(tt_op_ctx *ctx, tt_tensor **input, tt_tensor **filter,
+                             tt_tensor **bias, tt_tensor **output);
+
+/* NONE, RELU, RELU_N1_TO_1, RELU6 → output clamp range. */
+tt_status tt_mac_activation(tt_op_ctx *ctx, int32_t act, const tt_tensor *output,
+                            tt_activation *range);
+
+/* int8 filter, symmetric, one scale or one per output channel along quantized_dimension. */
+tt_status tt_mac_check_filter(tt_op_ctx *ctx, const tt_tensor *filter, int32_t channels,
+                              int32_t *per_channel);
+
+/* int32 bias with one entry per output channel, or absent. */
+tt_status tt_mac_check_bias(tt_op_ctx *ctx, const tt_tensor *bias, int32_t channels);
+
+/* Spatial options of Conv2DOptions / DepthwiseConv2DOptions. */
+typedef struct {
+  int32_t padding, stride_w, stride_h, dilation_w, dilation_h, activation;
+} tt_mac_window;
+
+/* Validates the window options and the rank-4 shapes, and computes the leading padding.
+ * Checks that output is [n, out_h, out_w, out_channels]. */
+tt_status tt_mac_window_geometry(tt_op_ctx *ctx, const tt_mac_window *win, const tt_tensor *input,
+                                 const tt_tensor *filter, const tt_tensor *output,
+                                 int32_t out_channels, int32_t *pad_w, int32_t *pad_h);
+
+/* Input/output scales finite and positive, filter scales (num_quant of them) finite and
+ * non-negative: anything else has no meaningful requantization (and NaN is UB to convert). */
+tt_status tt_mac_check_scales(tt_op_ctx *ctx, const tt_tensor *input, const tt_tensor *filter,
+                              const tt_tensor *output);
+
+/* Shifts TFLite's MultiplyByQuantizedMultiplier can apply: -31..30 (a larger left shift
+ * would overflow; only a malformed scale gets there). */
+tt_status tt_mac_check_shifts(tt_op_ctx *ctx, const int32_t *shift, int32_t n);
+
+/* Allocates `channels` multipliers and shifts from the persistent arena. */
+tt_status tt_mac_alloc_quant(tt_op_ctx *ctx, int32_t channels, tt_per_channel_quant *quant,
+                             int32_t **multiplier, int32_t **shift);
+
+#endif /* TT_OP_MAC_COMMON_H */

@@ -1,0 +1,43 @@
+/* FULLY_CONNECTED int8 kernel. Same bits as TFLite's FullyConnected (per-tensor) and
+ * FullyConnectedPerChannel (weights symmetric: no filter offset in either). */
+#include "tt_fully_connected.h"
+
+#include "tt_fixedpoint.h"
+
+tt_status tt_fully_connected(const tt_fully_connected_params *params,
+                             const tt_per_channel_quant *quant, const tt_dims *input_dims,
+                             const int8_t *input, const tt_dims *filter_dims,
+                             const int8_t *filter, const int32_t *bias,
+                             const tt_dims *output_dims, int8_t *output) {
+  if (!params || !quant || !input_dims || !input || !filter_dims || !filter || !output_dims ||
+      !output) {
+    return TT_ERR_ARG;
+  }
+  const int32_t batches = output_dims->n, units = output_dims->c, depth = filter_dims->c;
+  if (input_dims->n != batches || input_dims->c != depth || filter_dims->n != units) {
+    return TT_ERR_SHAPE;
+  }
+  for (int32_t b = 0; b < batches; ++b) {
+    const int8_t *x = input + (size_t)b * depth;
+    for (int32_t u = 0; u < units; ++u) {
+      const int8_t *w = filter + (size_t)u * depth;
+      int32_t acc = 0;
+      for (int32_t d = 0; d < depth; ++d) {
+        acc += (int32_t)w[d] * ((int32_t)x[d] + params->input_offset);
+      }
+      if (bias) acc += bias[u];
+      const int32_t q = params->per_channel ? u : 0;
+      acc = tt_multiply_by_quantized_multiplier(acc, quant->multiplier[q], quant->shift[q]);
+      acc += params->output_offset;
+      output[(size_t)b * units + u] =
+          (int8_t)tt_clamp(acc, params->activation.min, params->activation.max);
+    }
+  }
+  return TT_OK;
+}
+
+void tt_fully_connected_multiplier(float input_scale, float filter_scale, float output_scale,
+                                   int32_t *multiplier, int32_t *shift) {
+  const double real = (double)input_scale * (double)filter_scale / (double)output_scale;
+  tt_quantize_multiplier(real, multiplier, shift);
+}

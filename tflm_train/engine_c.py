@@ -1,0 +1,169 @@
+"""ctypes binding of the portable C engine (micro_ops, built into ``tflm_train._micro_ops``).
+
+    from tflm_train.engine_c import CEngine
+    eng = CEngine(model_bytes)           # arena sized automatically: eng.arena_bytes
+    [y] = eng.invoke([x])
+
+The engine reads the model in place and keeps all its state in an arena owned by this object.
+Errors carry the engine's own message: TT_ERR_MODEL → ModelFormatError, TT_ERR_UNSUPPORTED →
+UnsupportedOpError, anything else → EngineError.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import importlib.util
+import re
+
+import numpy as np
+
+from .errors import EngineError, ModelFormatError, ShapeError, UnsupportedOpError
+
+TT_OK, TT_ERR_MODEL, TT_ERR_UNSUPPORTED, TT_ERR_ARENA, TT_ERR_ARG, TT_ERR_SHAPE = range(6)
+STATUS_NAMES = {TT_OK: "TT_OK", TT_ERR_MODEL: "TT_ERR_MODEL",
+                TT_ERR_UNSUPPORTED: "TT_ERR_UNSUPPORTED", TT_ERR_ARENA: "TT_ERR_ARENA",
+                TT_ERR_ARG: "TT_ERR_ARG", TT_ERR_SHAPE: "TT_ERR_SHAPE"}
+TT_MAX_RANK = 5
+# TFLite TensorType → numpy dtype, for the types the engine accepts.
+TENSOR_DTYPES = {0: np.dtype(np.float32), 2: np.dtype(np.int32), 3: np.dtype(np.uint8),
+                 4: np.dtype(np.int64), 6: np.dtype(np.bool_), 7: np.dtype(np.int16),
+                 9: np.dtype(np.int8)}
+_ALIGN = 16
+# Arena for the first, sizing creation; the engine is then re-created in exactly what it used.
+_SIZING_ARENA = 64 << 20
+_ERR_LEN = 512
+
+
+class TtTensor(ctypes.Structure):
+    """Mirror of ``tt_tensor`` in micro_ops/include/tt_op.h."""
+
+    _fields_ = [("index", ctypes.c_int32), ("type", ctypes.c_int32), ("rank", ctypes.c_int32),
+                ("dims", ctypes.c_int32 * TT_MAX_RANK), ("data", ctypes.c_void_p),
+                ("bytes", ctypes.c_size_t), ("is_constant", ctypes.c_int32),
+                ("num_quant", ctypes.c_int32), ("quant_axis", ctypes.c_int32),
+                ("scale_vec", ctypes.c_void_p), ("zero_point_vec", ctypes.c_void_p)]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(self.dims[i]) for i in range(self.rank))
+
+
+@functools.lru_cache(maxsize=None)
+def _library() -> ctypes.CDLL:
+    spec = importlib.util.find_spec("tflm_train._micro_ops")
+    if spec is None or not spec.origin:
+        raise EngineError("the C engine library tflm_train._micro_ops is not built: run "
+                          "`pip install -e .` or `make lib` in the repository")
+    lib = ctypes.CDLL(spec.origin)
+    P = ctypes.c_void_p
+    lib.tt_engine_create.argtypes = [P, ctypes.c_size_t, P, ctypes.c_size_t,
+                                     ctypes.POINTER(P), ctypes.c_char_p, ctypes.c_size_t]
+    lib.tt_engine_create.restype = ctypes.c_int
+    for name in ("tt_engine_arena_used", "tt_engine_arena_persistent", "tt_engine_arena_planned"):
+        getattr(lib, name).argtypes = [P]
+        getattr(lib, name).restype = ctypes.c_size_t
+    for name in ("tt_engine_num_inputs", "tt_engine_num_outputs"):
+        getattr(lib, name).argtypes = [P]
+        getattr(lib, name).restype = ctypes.c_int32
+    for name in ("tt_engine_input", "tt_engine_output"):
+        getattr(lib, name).argtypes = [P, ctypes.c_int32]
+        getattr(lib, name).restype = ctypes.POINTER(TtTensor)
+    lib.tt_engine_invoke.argtypes = [P]
+    lib.tt_engine_invoke.restype = ctypes.c_int
+    lib.tt_engine_error.argtypes = [P]
+    lib.tt_engine_error.restype = ctypes.c_char_p
+    return lib
+
+
+def _aligned(nbytes: int) -> np.ndarray:
+    """A zeroed uint8 array of nbytes whose data starts on a 16-byte boundary."""
+    raw = np.zeros(nbytes + _ALIGN, dtype=np.uint8)
+    start = (-raw.ctypes.data) % _ALIGN
+    return raw[start:start + nbytes]
+
+
+def _raise(status: int, message: str):
+    message = message or STATUS_NAMES.get(status, f"status {status}")
+    if status == TT_ERR_MODEL:
+        raise ModelFormatError(message)
+    if status == TT_ERR_UNSUPPORTED:
+        m = re.match(r"op (\d+) \(([^)]*)\)", message)
+        raise UnsupportedOpError.from_message(
+            message, int(m.group(1)) if m else None, m.group(2) if m else None)
+    raise EngineError(f"{STATUS_NAMES.get(status, status)}: {message}")
+
+
+class CEngine:
+    """The C engine on one model: ``invoke(inputs) -> outputs`` with numpy arrays."""
+
+    def __init__(self, model_bytes: bytes, arena_size: int | None = None):
+        self._lib = _library()
+        data = bytes(model_bytes)
+        # The engine reads the model in place (constants through typed pointers): keep an
+        # aligned copy alive for the engine's lifetime.
+        self._model = _aligned(len(data))
+        self._model[:] = np.frombuffer(data, dtype=np.uint8)
+        if arena_size is None:
+            self._create(_SIZING_ARENA)
+            arena_size = self.arena_bytes
+        self._create(int(arena_size))
+
+    def _create(self, arena_size: int) -> None:
+        if arena_size < 0:
+            raise EngineError(f"arena size {arena_size} is negative")
+        self._arena = _aligned(max(arena_size, 1))
+        handle = ctypes.c_void_p()
+        err = ctypes.create_string_buffer(_ERR_LEN)
+        status = self._lib.tt_engine_create(
+            self._model.ctypes.data, len(self._model), self._arena.ctypes.data, arena_size,
+            ctypes.byref(handle), err, _ERR_LEN)
+        if status != TT_OK:
+            self._engine = None
+            _raise(status, err.value.decode("utf-8", "replace"))
+        self._engine = handle
+        lib = self._lib
+        self.arena_bytes = int(lib.tt_engine_arena_used(handle))
+        self.persistent_bytes = int(lib.tt_engine_arena_persistent(handle))
+        self.planned_bytes = int(lib.tt_engine_arena_planned(handle))
+        self._inputs = [lib.tt_engine_input(handle, i).contents
+                        for i in range(lib.tt_engine_num_inputs(handle))]
+        self._outputs = [lib.tt_engine_output(handle, i).contents
+                         for i in range(lib.tt_engine_num_outputs(handle))]
+
+    @staticmethod
+    def _dtype(t: TtTensor) -> np.dtype:
+        return TENSOR_DTYPES[t.type]
+
+    @property
+    def input_specs(self) -> list[tuple[tuple[int, ...], np.dtype]]:
+        return [(t.shape, self._dtype(t)) for t in self._inputs]
+
+    @property
+    def output_specs(self) -> list[tuple[tuple[int, ...], np.dtype]]:
+        return [(t.shape, self._dtype(t)) for t in self._outputs]
+
+    def invoke(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        if len(inputs) != len(self._inputs):
+            raise ShapeError(f"model has {len(self._inputs)} inputs, got {len(inputs)}")
+        for k, (t, x) in enumerate(zip(self._inputs, inputs)):
+            x = np.asarray(x)
+            dtype = self._dtype(t)
+            if x.dtype != dtype or tuple(x.shape) != t.shape:
+                raise ShapeError(f"input {k} (tensor {t.index}) expects {dtype.name} "
+                                 f"{list(t.shape)}, got {x.dtype.name} {list(x.shape)}")
+            x = np.ascontiguousarray(x)
+            if t.bytes:
+                ctypes.memmove(t.data, x.ctypes.data, t.bytes)
+        status = self._lib.tt_engine_invoke(self._engine)
+        if status != TT_OK:
+            _raise(status, self._lib.tt_engine_error(self._engine).decode("utf-8", "replace"))
+        outs = []
+        for t in self._outputs:
+            dtype = self._dtype(t)
+            if t.bytes:
+                raw = (ctypes.c_uint8 * t.bytes).from_address(t.data)
+                y = np.frombuffer(raw, dtype=dtype).reshape(t.shape).copy()
+            else:
+                y = np.zeros(t.shape, dtype=dtype)
+            outs.append(y)
+        return outs
