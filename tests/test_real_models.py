@@ -40,7 +40,9 @@ def test_bit_exact_with_tflm(model_and_reference, backend):
 def _bmp_int8(name: str) -> np.ndarray:
     raw = (SHARED_MODELS / "tflm" / name).read_bytes()
     offset = int.from_bytes(raw[10:14], "little")
-    return np.frombuffer(raw, dtype=np.int8, count=96 * 96, offset=offset).reshape(1, 96, 96, 1)
+    # BMP rows are stored bottom-up
+    img = np.frombuffer(raw, dtype=np.int8, count=96 * 96, offset=offset).reshape(96, 96)
+    return np.ascontiguousarray(img[::-1]).reshape(1, 96, 96, 1)
 
 
 @pytest.mark.parametrize("backend", ["numpy", "c"])

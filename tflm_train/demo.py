@@ -81,6 +81,7 @@ def run_person_detect() -> bool:
         raw = (SHARED_MODELS / "tflm" / name).read_bytes()
         offset = int.from_bytes(raw[10:14], "little")
         img = np.frombuffer(raw, dtype=np.int8, count=96 * 96, offset=offset).reshape(96, 96, 1)
+        img = np.ascontiguousarray(img[::-1])  # BMP rows are stored bottom-up
         scores = interp.invoke(img)[0]
         label = ["no person", "person"][int(np.argmax(scores))]
         print(f"  {name:<14} scores {scores.tolist()} → {label}")
