@@ -5,8 +5,9 @@ Properties protected:
   multiplier, fused activations, with/without bias, per-tensor/per-channel FC weights, FC input
   rank > 2 with and without keep_num_dims) gives outputs identical to TFLM, in the numpy engine
   and in the C engine, on 20 random int8 inputs each;
-- the requantization constants use TFLM's float/double products (crafted biases that land
-  between the two roundings tell them apart);
+- the requantization constants are double products of the float32 scales, as in the pinned
+  tflite-micro interpreter (crafted biases that land between the float32 and double
+  roundings tell them apart);
 - the numpy kernels agree with an independent float computation within 1 LSB;
 - the C kernels and C prepare helpers give the same bits as the numpy ones;
 - unsupported options are rejected with an error naming the op.
@@ -349,20 +350,18 @@ def _crafted_bias_model(mac_models, name: str, real: float):
 # The pinned tflite-micro interpreter multiplies the float32 scales in double everywhere,
 # including per-tensor FULLY_CONNECTED, where TFLM's kernel_util.cc source reads as a float32
 # product (GetQuantizedConvolutionMultipler): these cases would catch either choice.
-@pytest.mark.parametrize("name,product", [
-    ("dense_per_tensor_bias_relu", "double"),  # GetQuantizedConvolutionMultipler
-    ("dense_per_channel_bias", "double"),      # CalculateOpDataFullyConnected per channel
-    ("conv_3x3_same_s2_odd", "double"),        # PopulateConvolutionQuantizationParams
-    ("dw_dm2_s2_valid", "double"),
+@pytest.mark.parametrize("name", [
+    "dense_per_tensor_bias_relu",  # GetQuantizedConvolutionMultipler
+    "dense_per_channel_bias",      # CalculateOpDataFullyConnected per channel
+    "conv_3x3_same_s2_odd",        # PopulateConvolutionQuantizationParams
+    "dw_dm2_s2_valid",
 ])
-def test_multiplier_product_precision_matches_tflm(mac_models, name, product):
+def test_multiplier_product_precision_matches_tflm(mac_models, name):
     b, x, y_float, y_double = _crafted_bias_model(mac_models, name, real=1e-7)
     # Input at its zero point: every output position holds requantize(bias[c]).
     ref = tflm_invoke(b, [x])[0].reshape(-1, y_float.shape[0])[0]
-    expected = y_float if product == "float" else y_double
-    other = y_double if product == "float" else y_float
-    np.testing.assert_array_equal(ref, expected)
-    assert np.any(ref != other)   # the crafted case really separates the two
+    np.testing.assert_array_equal(ref, y_double)
+    assert np.any(ref != y_float)   # the crafted case really separates the two
     ours = NumpyEngine(tflm_train.load(b)).invoke([x])[0].reshape(-1, y_float.shape[0])[0]
     np.testing.assert_array_equal(ours, ref)
 
@@ -612,6 +611,14 @@ def _load_edited(mac_models, name, edit_graph):
     ("conv_1x1_relu",
      lambda g: g.ops[0].options.update(padding=2),
      UnsupportedOpError, ["op 0 (CONV_2D)", "padding 2"]),
+    ("conv_3x3_same_s2_odd",   # s_in * s_w / s_out >= 2^30: the left shift would overflow
+     lambda g: setattr(g.tensors[g.ops[0].outputs[0]].quant, "scale",
+                       np.array([1e-30], np.float32)),
+     UnsupportedOpError, ["op 0 (CONV_2D)", "out of range"]),
+    ("dense_per_channel_bias",
+     lambda g: setattr(g.tensors[g.ops[0].inputs[0]].quant, "scale",
+                       np.array([np.nan], np.float32)),
+     UnsupportedOpError, ["op 0 (FULLY_CONNECTED)", "scale"]),
 ])
 def test_numpy_engine_rejects_unsupported(mac_models, name, edit, error, words):
     g = _load_edited(mac_models, name, edit)
@@ -621,8 +628,21 @@ def test_numpy_engine_rejects_unsupported(mac_models, name, edit, error, words):
         assert word in str(info.value)
 
 
-def test_c_engine_rejects_unsupported_activation(mac_models):
+def _set_output_scale(scale: float):
+    def edit(m, sg):
+        sg.tensors[sg.operators[0].outputs[0]].quantization.scale = np.array([scale], np.float32)
+    return edit
+
+
+@pytest.mark.parametrize("name,edit,words", [
+    ("conv_3x3_same_relu6", _set_activation(4), ["CONV_2D", "activation"]),   # TANH
+    ("conv_3x3_same_s2_odd", _set_output_scale(1e-30), ["CONV_2D", "out of range"]),
+    ("dw_dm2_s2_valid", _set_output_scale(float("nan")), ["DEPTHWISE_CONV_2D", "scale"]),
+    ("dense_per_tensor_nobias", _set_output_scale(0.0), ["FULLY_CONNECTED", "scale"]),
+])
+def test_c_engine_rejects_unsupported(mac_models, name, edit, words):
     engine_c = pytest.importorskip("tflm_train.engine_c")
-    b = _rewrite(mac_models["conv_3x3_same_relu6"], _set_activation(4))  # TANH
-    with pytest.raises(TflmTrainError, match="CONV_2D"):
-        engine_c.CEngine(b)
+    with pytest.raises(TflmTrainError) as info:
+        engine_c.CEngine(_rewrite(mac_models[name], edit))
+    for word in words:
+        assert word in str(info.value)

@@ -32,6 +32,8 @@ def _options_text(opts: dict) -> str:
         if k not in opts:
             continue
         v = opts[k]
+        if k in ("dilation_h_factor", "dilation_w_factor", "depth_multiplier") and v == 1:
+            continue
         if k == "padding":
             v = _PADDING.get(v, v)
         elif k == "fused_activation_function":
