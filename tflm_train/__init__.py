@@ -8,9 +8,22 @@ from .errors import (EngineError, ModelFormatError, ShapeError, TflmTrainError, 
 from .ir import Graph, load  # noqa: F401
 
 
+_LAZY = {
+    "Interpreter": ("interpreter", "Interpreter"),
+    "convert": ("trainable", "convert"),
+    "load_trainable": ("trainable", "load_trainable"),
+    "TrainableModel": ("trainable", "TrainableModel"),
+    "Trainer": ("trainer", "Trainer"),
+    "SGD": ("compiler", "SGD"),
+    "UpdateScheme": ("schemes", "UpdateScheme"),
+}
+
+
 def __getattr__(name):
-    # Lazy: importing the package must not load the C library or numpy engine eagerly.
-    if name == "Interpreter":
-        from .interpreter import Interpreter
-        return Interpreter
+    # Lazy: importing the package must not load TensorFlow-free heavy parts or the C library.
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(f"{__name__}.{module}"), attr)
     raise AttributeError(name)

@@ -1,4 +1,8 @@
-"""The numpy reference engine: runs subgraph 0 of the IR op by op with the numpy kernels."""
+"""The numpy reference engine: runs subgraph 0 of the IR op by op with the numpy kernels.
+
+Variable tensors (trainable parameters, training state) are copied from the model at creation,
+updated in place by the training ops, persist across invokes and are restored by ``reset``.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -17,12 +21,27 @@ class NumpyEngine:
             if cls is None:
                 raise UnsupportedOpError(op.index, op.opcode)
             self.kernels.append(cls(graph, op))
+        self.variables: dict[int, np.ndarray] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        """Restore every variable tensor (trainable parameters, state) from the model."""
+        self.variables = {t.index: np.array(t.data, copy=True) for t in self.graph.tensors
+                          if t.is_variable and t.data is not None}
+
+    def tensor(self, index: int) -> np.ndarray | None:
+        """Current value of a variable tensor (a copy), or None."""
+        v = self.variables.get(index)
+        return None if v is None else v.copy()
+
+    def set_tensor(self, index: int, value: np.ndarray) -> None:
+        self.variables[index][...] = value
 
     def invoke(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         g = self.graph
         if len(inputs) != len(g.inputs):
             raise ShapeError(f"model has {len(g.inputs)} inputs, got {len(inputs)}")
-        values: dict[int, np.ndarray] = {}
+        values: dict[int, np.ndarray] = dict(self.variables)  # same arrays: updates persist
         for idx, x in zip(g.inputs, inputs):
             t = g.tensors[idx]
             x = np.asarray(x)

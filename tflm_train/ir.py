@@ -57,6 +57,12 @@ class Tensor:
 
     @property
     def is_constant(self) -> bool:
+        """Read-only data in the model (weights, shapes); variables hold data but change."""
+        return self.data is not None and not self.is_variable
+
+    @property
+    def is_parameter(self) -> bool:
+        """Weights and biases, frozen (constant) or trainable (variable)."""
         return self.data is not None
 
     @property

@@ -51,7 +51,7 @@ def summarize(graph: Graph, arena_bytes: int | None = None) -> dict:
     for op in graph.ops:
         params = 0
         for i in op.inputs:
-            if i >= 0 and graph.tensors[i].is_constant and op.opcode not in ("RESHAPE", "MEAN",
+            if i >= 0 and graph.tensors[i].is_parameter and op.opcode not in ("RESHAPE", "MEAN",
                                                                              "PAD"):
                 params += int(np.prod(graph.tensors[i].shape, dtype=np.int64))
                 const_ids.add(i)

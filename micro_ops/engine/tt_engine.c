@@ -28,7 +28,7 @@ const char *tt_status_name(tt_status status) {
 static void op_name(const tt_model_opinfo *info, const tt_fb *fb, char *buf, size_t n) {
   const char *name = tt_builtin_name(info->builtin_code);
   if (info->custom_code.len > 0) {
-    tt_format(buf, n, "CUSTOM '%.40s'", (const char *)fb->buf + info->custom_code.pos);
+    tt_format(buf, n, "CUSTOM:%.40s", (const char *)fb->buf + info->custom_code.pos);
   } else if (name != NULL) {
     tt_format(buf, n, "%s", name);
   } else {
@@ -67,13 +67,31 @@ static tt_status load_graph(tt_engine *e, int fill, char *err, size_t n) {
     tt_status s = tt_model_op(m, i, &info, err, n);
     if (s != TT_OK) return s;
     uint8_t options_type = 0;
-    const tt_op_registration *reg = tt_resolve_builtin(info.builtin_code, &options_type);
+    const tt_op_registration *reg;
+    if (info.builtin_code == TT_BUILTIN_CUSTOM)
+      reg = tt_resolve_custom((const char *)m->fb.buf + info.custom_code.pos, info.custom_code.len);
+    else
+      reg = tt_resolve_builtin(info.builtin_code, &options_type);
     if (reg == NULL) {
-      char name[64], supported[200];
+      char name[64], supported[400];
       op_name(&info, &m->fb, name, sizeof name);
-      tt_supported_ops(supported, sizeof supported);
-      tt_format(err, n, "op %u (%s) is not supported; supported: %s", i, name, supported);
+      if (info.builtin_code == TT_BUILTIN_CUSTOM) {
+        tt_supported_custom_ops(supported, sizeof supported);
+        tt_format(err, n, "op %u (%s) is not supported; supported custom ops: %s", i, name,
+                  supported);
+      } else {
+        tt_supported_ops(supported, sizeof supported);
+        tt_format(err, n, "op %u (%s) is not supported; supported: %s", i, name, supported);
+      }
       return TT_ERR_UNSUPPORTED;
+    }
+    /* Custom options are validated once here; the accessors then cannot read out of bounds. */
+    tt_flex_map custom;
+    memset(&custom, 0, sizeof custom);
+    if (info.custom_options.len > 0 &&
+        !tt_flex_map_open(&custom, m->fb.buf + info.custom_options.pos, info.custom_options.len)) {
+      tt_format(err, n, "op %u (%s): %s", i, reg->name, custom.why);
+      return TT_ERR_MODEL;
     }
     if (!fill) {
       if ((int32_t)info.inputs.len > e->num_const_view) e->num_const_view = (int32_t)info.inputs.len;
@@ -88,7 +106,9 @@ static tt_status load_graph(tt_engine *e, int fill, char *err, size_t n) {
     op->inputs = info.inputs;
     op->outputs = info.outputs;
     /* As TFLM: options of another union type read as absent (defaults). */
-    if (info.has_options && info.options_type == options_type) op->options = info.options;
+    if (info.has_options && options_type != 0 && info.options_type == options_type)
+      op->options = info.options;
+    op->custom = custom;
   }
   if (!fill) return TT_OK;
   if (e->ops == NULL) { /* counting pass: the caller sizes e->tensors from this */
@@ -99,7 +119,7 @@ static tt_status load_graph(tt_engine *e, int fill, char *err, size_t n) {
   /* Constants are read in place from the (read-only) model: nothing may write them. */
   for (uint32_t k = 0; k < m->inputs.len; ++k) {
     int32_t t = tt_fb_vec_i32(&m->fb, &m->inputs, k);
-    const tt_tensor *h = tt_engine_tensor(e, t);
+    const tt_tensor *h = tt_engine_held(e, t);
     if (h == NULL || h->is_constant) {
       tt_format(err, n, "graph input %u is tensor %d, which is constant", k, t);
       return TT_ERR_MODEL;
@@ -109,7 +129,7 @@ static tt_status load_graph(tt_engine *e, int fill, char *err, size_t n) {
     const tt_op_ctx *op = &e->ops[i];
     for (uint32_t k = 0; k < op->outputs.len; ++k) {
       int32_t t = tt_fb_vec_i32(&m->fb, &op->outputs, k);
-      const tt_tensor *h = tt_engine_tensor(e, t);
+      const tt_tensor *h = tt_engine_held(e, t);
       if (h == NULL || h->is_constant) {
         tt_format(err, n, "op %d (%s) writes tensor %d, which is constant", i, op->reg->name, t);
         return TT_ERR_MODEL;
@@ -137,6 +157,7 @@ static tt_status prepare_ops(tt_engine *e) {
     e->op_message = NULL;
     e->op_alloc_failed = 0;
     e->option_malformed = 0;
+    e->custom_malformed = NULL;
     tt_status s = op->reg->prepare ? op->reg->prepare(op) : TT_OK;
     if (e->op_alloc_failed) {
       tt_format(e->err, sizeof e->err, "arena too small: op %d (%s) asked for %lu more persistent "
@@ -149,7 +170,31 @@ static tt_status prepare_ops(tt_engine *e) {
                 e->option_malformed - 1, e->model.fb.why ? e->model.fb.why : "malformed");
       return TT_ERR_MODEL;
     }
+    if (e->custom_malformed != NULL) {
+      tt_format(e->err, sizeof e->err, "op %d (%s): custom option '%.40s' is not an int32 "
+                "integer", i, op->reg->name, e->custom_malformed);
+      return TT_ERR_MODEL;
+    }
     if (s != TT_OK) return op_failed(e, op, s, "prepare");
+  }
+  return TT_OK;
+}
+
+/* Persistent arena memory for every variable, holding its initial value. */
+static tt_status create_variables(tt_engine *e) {
+  for (int32_t t = 0; t < e->num_tensors; ++t) {
+    tt_tensor *v = tt_engine_held(e, t);
+    if (v == NULL || !v->is_variable) continue;
+    const void *init = v->data;
+    v->data = tt_engine_alloc(e, v->bytes ? v->bytes : 1u, 16);
+    if (v->data == NULL) {
+      tt_format(e->err, sizeof e->err, "arena too small: variable tensor %d needs %lu bytes with "
+                "%lu of %lu in use", t, (unsigned long)v->bytes,
+                (unsigned long)(e->persistent + e->pad), (unsigned long)(e->capacity + e->pad));
+      return TT_ERR_ARENA;
+    }
+    if (init != NULL) memcpy(v->data, init, v->bytes);
+    else memset(v->data, 0, v->bytes);
   }
   return TT_OK;
 }
@@ -216,6 +261,7 @@ tt_status tt_engine_create(const uint8_t *model, size_t model_size, uint8_t *are
     }
   }
   s = load_graph(e, 1, e->err, sizeof e->err);
+  if (s == TT_OK) s = create_variables(e);
   if (s == TT_OK) s = prepare_ops(e);
   if (s == TT_OK) {
     /* The planner's working memory is the free tail of the arena. */
@@ -250,7 +296,7 @@ int32_t tt_engine_num_outputs(const tt_engine *e) { return e ? (int32_t)e->model
 
 static tt_tensor *io_tensor(tt_engine *e, const tt_fb_vector *v, int32_t i) {
   if (e == NULL || i < 0 || (uint32_t)i >= v->len) return NULL;
-  return tt_engine_tensor(e, tt_fb_vec_i32(&e->model.fb, v, (uint32_t)i)); /* always held */
+  return tt_engine_held(e, tt_fb_vec_i32(&e->model.fb, v, (uint32_t)i)); /* always held */
 }
 tt_tensor *tt_engine_input(tt_engine *e, int32_t i) {
   return e ? io_tensor(e, &e->model.inputs, i) : NULL;
@@ -267,8 +313,51 @@ tt_status tt_engine_invoke(tt_engine *e) {
     e->op_message = NULL;
     tt_status s = op->reg->eval(op);
     if (s != TT_OK) return op_failed(e, op, s, "eval");
+    if (e->poison) tt_plan_poison_after(e, i);
   }
   return TT_OK;
+}
+
+tt_status tt_engine_reset(tt_engine *e) {
+  if (e == NULL || e->phase != TT_PHASE_READY) return TT_ERR_ARG;
+  for (int32_t t = 0; t < e->num_tensors; ++t) {
+    tt_tensor *v = tt_engine_held(e, t);
+    if (v == NULL || !v->is_variable) continue;
+    tt_tensor init;
+    /* The model was validated at creation and is unchanged: this re-reads it. */
+    if (tt_model_tensor(&e->model, (uint32_t)t, &init, e->err, sizeof e->err) != TT_OK)
+      return TT_ERR_MODEL;
+    if (init.data != NULL) memcpy(v->data, init.data, v->bytes);
+    else memset(v->data, 0, v->bytes);
+  }
+  return TT_OK;
+}
+
+int32_t tt_engine_num_tensors(const tt_engine *e) { return e ? e->num_tensors : 0; }
+
+tt_tensor *tt_engine_tensor(tt_engine *e, int32_t i) {
+  if (e == NULL || i < 0 || i >= e->num_tensors) return NULL;
+  tt_tensor *t = tt_engine_held(e, i);
+  return t != NULL && !t->is_constant ? t : NULL;
+}
+
+const char *tt_engine_tensor_name(const tt_engine *e, int32_t i) {
+  const char *name = "";
+  if (e == NULL || i < 0 || i >= e->num_tensors) return name;
+  tt_model m = e->model; /* the reader records failure reasons in its tt_fb */
+  tt_model_tensor_name(&m, (uint32_t)i, &name);
+  return name;
+}
+
+int32_t tt_engine_find_tensor(const tt_engine *e, const char *name) {
+  if (e == NULL || name == NULL) return -1;
+  for (int32_t i = 0; i < e->num_tensors; ++i)
+    if (strcmp(tt_engine_tensor_name(e, i), name) == 0) return i;
+  return -1;
+}
+
+void tt_engine_set_poison(tt_engine *e, int enabled) {
+  if (e != NULL) e->poison = enabled != 0;
 }
 
 const char *tt_engine_error(const tt_engine *e) { return e ? e->err : "no engine"; }
@@ -326,7 +415,7 @@ tt_tensor *tt_op_input(tt_op_ctx *ctx, int32_t i) {
   if (i < 0 || (uint32_t)i >= ctx->inputs.len) return NULL;
   int32_t t = tt_fb_vec_i32(&e->model.fb, &ctx->inputs, (uint32_t)i);
   if (t < 0) return NULL;
-  tt_tensor *held = tt_engine_tensor(e, t);
+  tt_tensor *held = tt_engine_held(e, t);
   if (held != NULL) return held;
   /* A constant: rebuild its view from the (already validated, unchanged) model. One view per
    * input position, so an op's inputs never share one; valid until the next op runs. */
@@ -337,7 +426,7 @@ tt_tensor *tt_op_input(tt_op_ctx *ctx, int32_t i) {
 tt_tensor *tt_op_output(tt_op_ctx *ctx, int32_t i) {
   if (i < 0 || (uint32_t)i >= ctx->outputs.len) return NULL;
   /* Op outputs are never constant (checked at load), so always held. */
-  return tt_engine_tensor(ctx->engine,
+  return tt_engine_held(ctx->engine,
                           tt_fb_vec_i32(&ctx->engine->model.fb, &ctx->outputs, (uint32_t)i));
 }
 
@@ -409,6 +498,25 @@ tt_status tt_op_request_scratch(tt_op_ctx *ctx, size_t bytes) {
 
 void *tt_op_scratch(const tt_op_ctx *ctx) {
   return ctx->scratch_bytes ? ctx->engine->region + ctx->scratch_offset : NULL;
+}
+
+int tt_op_custom_find_i32(const tt_op_ctx *ctx, const char *key, int32_t *out) {
+  int64_t v;
+  tt_flex_map m = ctx->custom; /* the lookup records failure reasons in the map */
+  if (m.buf == NULL) return 0;
+  int r = tt_flex_map_int(&m, key, &v);
+  if (r == 0) return 0;
+  if (r < 0 || v < INT32_MIN || v > INT32_MAX) {
+    if (ctx->engine->custom_malformed == NULL) ctx->engine->custom_malformed = key;
+    return -1;
+  }
+  *out = (int32_t)v;
+  return 1;
+}
+
+int32_t tt_op_custom_i32(const tt_op_ctx *ctx, const char *key, int32_t dflt) {
+  int32_t v = dflt;
+  return tt_op_custom_find_i32(ctx, key, &v) == 1 ? v : dflt;
 }
 
 tt_status tt_op_fail(tt_op_ctx *ctx, tt_status code, const char *message) {

@@ -4,8 +4,10 @@
 
 #include "tt_engine.h"
 #include "tt_flatbuffer.h"
+#include "tt_flexbuffer.h"
 
 #define TT_ERR_LEN 192
+#define TT_BUILTIN_CUSTOM 32
 /* Largest tensor or scratch buffer: kernels index with int32. */
 #define TT_MAX_BYTES 0x7fffffffu
 
@@ -19,6 +21,7 @@ typedef struct {
 typedef struct {
   int32_t builtin_code;
   tt_fb_vector custom_code; /* len 0 if none */
+  tt_fb_vector custom_options; /* FlexBuffer bytes, len 0 if none */
   tt_fb_vector inputs, outputs;
   uint8_t options_type;
   int32_t has_options;
@@ -31,10 +34,19 @@ tt_status tt_model_open(tt_model *m, const uint8_t *buf, size_t size, char *err,
 tt_status tt_model_tensor(tt_model *m, uint32_t i, tt_tensor *t, char *err, size_t n);
 /* Operator i: opcode, input/output indices (validated against the tensor count), options. */
 tt_status tt_model_op(tt_model *m, uint32_t i, tt_model_opinfo *op, char *err, size_t n);
+/* Name of tensor i ("" if none): 1 present, 0 absent, -1 malformed. */
+int tt_model_tensor_name(tt_model *m, uint32_t i, const char **name);
+/* Data of the model metadata entry `name`: 1 found (*data set; len 0 if its buffer is
+ * empty), 0 absent, -1 malformed (err set). */
+int tt_model_metadata(tt_model *m, const char *name, tt_fb_vector *data, char *err, size_t n);
 
 /* ---- op resolver (tt_op_resolver.c) ---- */
 /* Registration for a builtin code and the BuiltinOptions union type its options use. */
 const tt_op_registration *tt_resolve_builtin(int32_t builtin_code, uint8_t *options_type);
+/* Registration of a CUSTOM op by its custom_code (len bytes, not NUL-terminated); NULL if none. */
+const tt_op_registration *tt_resolve_custom(const char *code, size_t len);
+/* Comma-separated custom codes of the supported custom ops, into buf (always NUL-terminated). */
+void tt_supported_custom_ops(char *buf, size_t n);
 const char *tt_builtin_name(int32_t builtin_code); /* NULL if unknown */
 /* Comma-separated names of the supported ops, into buf (always NUL-terminated). */
 void tt_supported_ops(char *buf, size_t n);
@@ -48,6 +60,7 @@ struct tt_op_ctx {
   void *data;
   tt_fb_vector inputs, outputs; /* int32 tensor indices in the model, validated */
   tt_fb_table options;          /* options.pos == 0: absent (no table can start at 0) */
+  tt_flex_map custom;           /* custom.len == 0 and custom.buf == NULL: no custom options */
   uint32_t scratch_bytes;
   uint32_t scratch_offset; /* in the planned region */
   int32_t index;
@@ -64,6 +77,7 @@ struct tt_engine {
   size_t pad;        /* bytes skipped to align the arena */
   size_t persistent; /* bytes allocated from base */
   size_t planned;    /* peak of the planned region */
+  int32_t poison;    /* tt_engine_set_poison */
   size_t used;       /* tt_engine_arena_used */
   uint8_t *region;   /* start of the planned region */
   tt_phase phase;
@@ -80,11 +94,12 @@ struct tt_engine {
   const char *op_message;
   size_t op_alloc_failed;   /* bytes of a failed tt_op_alloc_persistent, 0 if none */
   int32_t option_malformed; /* 1 + field index of a malformed option, 0 if none */
+  const char *custom_malformed; /* key of a bad custom option, NULL if none */
   char err[TT_ERR_LEN];
 };
 
 /* The held tensor t, or NULL for a (lazy) constant. */
-static inline tt_tensor *tt_engine_tensor(const tt_engine *e, int32_t t) {
+static inline tt_tensor *tt_engine_held(const tt_engine *e, int32_t t) {
   return e->slot[t] == TT_LAZY_CONSTANT ? NULL : &e->tensors[e->slot[t]];
 }
 
@@ -99,6 +114,9 @@ size_t tt_plan_temp_bytes(int32_t num_tensors, int32_t num_ops);
  * every op's scratch pointer; else TT_ERR_ARENA with the size needed. `temp` must hold
  * tt_plan_temp_bytes and be 8-byte aligned. */
 tt_status tt_plan(tt_engine *e, void *temp, size_t *peak, char *err, size_t n);
+/* With poisoning on: after op i, fill the memory of the planned tensors whose lifetime ended
+ * at op i and op i's scratch with 0xA5 (except bytes a tensor still live after op i uses). */
+void tt_plan_poison_after(tt_engine *e, int32_t i);
 
 /* snprintf into err (NULL-safe). */
 void tt_format(char *err, size_t n, const char *fmt, ...);

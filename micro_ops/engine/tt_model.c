@@ -9,20 +9,24 @@
 #include "tt_engine_internal.h"
 
 /* Model */
-enum { MODEL_VERSION = 0, MODEL_OPERATOR_CODES = 1, MODEL_SUBGRAPHS = 2, MODEL_BUFFERS = 4 };
+enum { MODEL_VERSION = 0, MODEL_OPERATOR_CODES = 1, MODEL_SUBGRAPHS = 2, MODEL_BUFFERS = 4,
+       MODEL_METADATA = 6 };
+/* Metadata */
+enum { METADATA_NAME = 0, METADATA_BUFFER = 1 };
 /* OperatorCode */
 enum { OPCODE_DEPRECATED_BUILTIN = 0, OPCODE_CUSTOM = 1, OPCODE_BUILTIN = 3 };
 /* SubGraph */
 enum { SG_TENSORS = 0, SG_INPUTS = 1, SG_OUTPUTS = 2, SG_OPERATORS = 3 };
 /* Tensor */
-enum { TENSOR_SHAPE = 0, TENSOR_TYPE = 1, TENSOR_BUFFER = 2, TENSOR_QUANT = 4,
-       TENSOR_SPARSITY = 6, TENSOR_EXTERNAL_BUFFER = 10 };
+enum { TENSOR_SHAPE = 0, TENSOR_TYPE = 1, TENSOR_BUFFER = 2, TENSOR_NAME = 3, TENSOR_QUANT = 4,
+       TENSOR_IS_VARIABLE = 5, TENSOR_SPARSITY = 6, TENSOR_EXTERNAL_BUFFER = 10 };
 /* QuantizationParameters */
 enum { QUANT_SCALE = 2, QUANT_ZERO_POINT = 3, QUANT_DIMENSION = 6 };
 /* Buffer */
 enum { BUFFER_DATA = 0, BUFFER_OFFSET = 1, BUFFER_SIZE = 2 };
 /* Operator */
-enum { OP_OPCODE_INDEX = 0, OP_INPUTS = 1, OP_OUTPUTS = 2, OP_OPTIONS_TYPE = 3, OP_OPTIONS = 4 };
+enum { OP_OPCODE_INDEX = 0, OP_INPUTS = 1, OP_OUTPUTS = 2, OP_OPTIONS_TYPE = 3, OP_OPTIONS = 4,
+       OP_CUSTOM_OPTIONS = 5, OP_CUSTOM_OPTIONS_FORMAT = 6, OP_LARGE_CUSTOM_OPTIONS_OFFSET = 9 };
 
 #define TFLITE_SCHEMA_VERSION 3
 #define BUILTIN_CUSTOM 32
@@ -136,10 +140,11 @@ tt_status tt_model_tensor(tt_model *m, uint32_t i, tt_tensor *t, char *err, size
     tt_format(err, n, "tensor %u: %s", i, why(fb));
     return TT_ERR_MODEL;
   }
-  uint8_t type;
+  uint8_t type, is_variable;
   uint32_t buffer;
   if (!vec_or_empty(fb, &tt, TENSOR_SHAPE, 4, &shape) || !tt_fb_read_u8(fb, &tt, TENSOR_TYPE, 0, &type) ||
-      !tt_fb_read_u32(fb, &tt, TENSOR_BUFFER, 0, &buffer)) {
+      !tt_fb_read_u32(fb, &tt, TENSOR_BUFFER, 0, &buffer) ||
+      !tt_fb_read_u8(fb, &tt, TENSOR_IS_VARIABLE, 0, &is_variable)) {
     tt_format(err, n, "tensor %u: %s", i, why(fb));
     return TT_ERR_MODEL;
   }
@@ -217,14 +222,20 @@ tt_status tt_model_tensor(tt_model *m, uint32_t i, tt_tensor *t, char *err, size
       return TT_ERR_MODEL;
     }
     const uint8_t *p = fb->buf + data.pos;
-    /* Kernels read constants in place through typed pointers. */
-    if ((uintptr_t)p % esize != 0) {
+    /* Kernels read constants in place through typed pointers (a variable's initial value is
+     * copied, so it may sit anywhere). */
+    if (!is_variable && (uintptr_t)p % esize != 0) {
       tt_format(err, n, "tensor %u: constant data in buffer %u is not %u-byte aligned", i, buffer,
                 (unsigned)esize);
       return TT_ERR_MODEL;
     }
     t->data = (void *)(uintptr_t)p; /* read-only: constants are never op outputs */
     t->is_constant = 1;
+  }
+  if (is_variable) {
+    /* data stays the initial value in the model (NULL: zeros) until the engine copies it */
+    t->is_variable = 1;
+    t->is_constant = 0;
   }
 
   /* Quantization (optional). */
@@ -287,6 +298,23 @@ tt_status tt_model_op(tt_model *m, uint32_t i, tt_model_opinfo *op, char *err, s
     return TT_ERR_MODEL;
   }
   op->has_options = r > 0;
+  uint8_t custom_format;
+  uint64_t large_offset;
+  if (tt_fb_read_vector(fb, &ot, OP_CUSTOM_OPTIONS, 1, &op->custom_options) < 0 ||
+      !tt_fb_read_u8(fb, &ot, OP_CUSTOM_OPTIONS_FORMAT, 0, &custom_format) ||
+      !tt_fb_read_u64(fb, &ot, OP_LARGE_CUSTOM_OPTIONS_OFFSET, 0, &large_offset)) {
+    tt_format(err, n, "op %u custom options: %s", i, why(fb));
+    return TT_ERR_MODEL;
+  }
+  if (large_offset > 1) {
+    tt_format(err, n, "op %u stores its custom options outside the flatbuffer; not supported", i);
+    return TT_ERR_UNSUPPORTED;
+  }
+  if (custom_format != 0) {
+    tt_format(err, n, "op %u has custom options format %u; only FLEXBUFFERS (0) is supported", i,
+              custom_format);
+    return TT_ERR_UNSUPPORTED;
+  }
   if (opcode_index >= m->opcodes.len) {
     tt_format(err, n, "op %u has opcode index %u of %u", i, opcode_index, m->opcodes.len);
     return TT_ERR_MODEL;
@@ -304,10 +332,55 @@ tt_status tt_model_op(tt_model *m, uint32_t i, tt_model_opinfo *op, char *err, s
   int32_t dep = (int8_t)deprecated;
   op->builtin_code = builtin > dep ? builtin : dep;
   if (op->builtin_code != BUILTIN_CUSTOM) op->custom_code.len = 0;
+  if (op->builtin_code == BUILTIN_CUSTOM && op->custom_code.len == 0) op->custom_code.pos = 0;
   char what[32];
   tt_format(what, sizeof what, "op %u input", i);
   tt_status s = check_indices(m, &op->inputs, -1, what, err, n);
   if (s != TT_OK) return s;
   tt_format(what, sizeof what, "op %u output", i);
   return check_indices(m, &op->outputs, 0, what, err, n);
+}
+
+int tt_model_tensor_name(tt_model *m, uint32_t i, const char **name) {
+  tt_fb_table tt;
+  tt_fb_vector v;
+  *name = "";
+  if (i >= m->tensors.len || !tt_fb_vector_table(&m->fb, &m->tensors, i, &tt)) return -1;
+  int r = tt_fb_read_string(&m->fb, &tt, TENSOR_NAME, &v);
+  if (r > 0) *name = (const char *)m->fb.buf + v.pos;
+  return r;
+}
+
+int tt_model_metadata(tt_model *m, const char *name, tt_fb_vector *data, char *err, size_t n) {
+  tt_fb *fb = &m->fb;
+  tt_fb_table root, md, buf;
+  tt_fb_vector list, key;
+  if (!tt_fb_root(fb, NULL, &root)) return -1; /* opened before: cannot fail */
+  int r = tt_fb_read_vector(fb, &root, MODEL_METADATA, 4, &list);
+  if (r <= 0) {
+    if (r < 0) tt_format(err, n, "model metadata: %s", why(fb));
+    return r;
+  }
+  size_t len = strlen(name);
+  for (uint32_t k = 0; k < list.len; ++k) {
+    uint32_t buffer;
+    if (!tt_fb_vector_table(fb, &list, k, &md) || tt_fb_read_string(fb, &md, METADATA_NAME, &key) < 0 ||
+        !tt_fb_read_u32(fb, &md, METADATA_BUFFER, 0, &buffer)) {
+      tt_format(err, n, "model metadata %u: %s", k, why(fb));
+      return -1;
+    }
+    if (key.len != len || memcmp(fb->buf + key.pos, name, len) != 0) continue;
+    if (buffer >= m->buffers.len) {
+      tt_format(err, n, "metadata '%s' refers to buffer %u of %u", name, buffer, m->buffers.len);
+      return -1;
+    }
+    data->pos = data->len = 0;
+    if (!tt_fb_vector_table(fb, &m->buffers, buffer, &buf) ||
+        tt_fb_read_vector(fb, &buf, BUFFER_DATA, 1, data) < 0) {
+      tt_format(err, n, "metadata '%s', buffer %u: %s", name, buffer, why(fb));
+      return -1;
+    }
+    return 1; /* an absent data vector reads as length 0 */
+  }
+  return 0;
 }

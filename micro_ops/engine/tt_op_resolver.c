@@ -39,6 +39,44 @@ static const resolver_entry kOps[] = {
     {&tt_op_dequantize, OPTIONS_DEQUANTIZE},
 };
 
+/* CUSTOM ops (builtin code 32), found by custom_code. */
+static const tt_op_registration *const kCustomOps[] = {
+    &tt_op_act_mask,
+    &tt_op_save_slice,
+    &tt_op_softmax_xent,
+    &tt_op_conv_2d_grad,
+    &tt_op_depthwise_conv_2d_grad,
+    &tt_op_fully_connected_grad,
+    &tt_op_add_grad,
+    &tt_op_average_pool_2d_grad,
+    &tt_op_mean_grad,
+    &tt_op_max_pool_2d_grad,
+    &tt_op_pad_grad,
+    &tt_op_grad_accumulate,
+};
+
+const tt_op_registration *tt_resolve_custom(const char *code, size_t len) {
+  for (size_t i = 0; i < sizeof kCustomOps / sizeof kCustomOps[0]; ++i) {
+    const char *name = kCustomOps[i]->custom_code;
+    if (name != NULL && strlen(name) == len && memcmp(name, code, len) == 0) return kCustomOps[i];
+  }
+  return NULL;
+}
+
+void tt_supported_custom_ops(char *buf, size_t n) {
+  size_t used = 0;
+  if (n == 0) return;
+  buf[0] = 0;
+  for (size_t i = 0; i < sizeof kCustomOps / sizeof kCustomOps[0]; ++i) {
+    const char *name = kCustomOps[i]->custom_code;
+    size_t len = strlen(name) + (i ? 2 : 0);
+    if (used + len + 1 > n) break;
+    if (i) memcpy(buf + used, ", ", 2);
+    memcpy(buf + used + (i ? 2 : 0), name, strlen(name) + 1);
+    used += len;
+  }
+}
+
 const tt_op_registration *tt_resolve_builtin(int32_t builtin_code, uint8_t *options_type) {
   for (size_t i = 0; i < sizeof kOps / sizeof kOps[0]; ++i) {
     if (kOps[i].reg->builtin_code == builtin_code) {

@@ -48,7 +48,7 @@ static tt_status lifetimes(tt_engine *e, plan_buf *b, char *err, size_t n) {
     const tt_op_ctx *op = &e->ops[i];
     for (uint32_t k = 0; k < op->inputs.len; ++k) {
       int32_t t = op_tensor(e, &op->inputs, k);
-      const tt_tensor *held = t < 0 ? NULL : tt_engine_tensor(e, t);
+      const tt_tensor *held = t < 0 ? NULL : tt_engine_held(e, t);
       if (held == NULL || held->is_constant) continue;
       if (b[t].first < 0) {
         tt_format(err, n, "op %d (%s) reads tensor %d, which no earlier op writes and which is "
@@ -70,7 +70,7 @@ static tt_status lifetimes(tt_engine *e, plan_buf *b, char *err, size_t n) {
   }
   for (uint32_t k = 0; k < m->outputs.len; ++k) {
     int32_t t = tt_fb_vec_i32(&m->fb, &m->outputs, k);
-    const tt_tensor *held = tt_engine_tensor(e, t);
+    const tt_tensor *held = tt_engine_held(e, t);
     if (held == NULL || held->is_constant) continue;
     if (b[t].first < 0) {
       tt_format(err, n, "graph output tensor %d is never written", t);
@@ -79,7 +79,7 @@ static tt_status lifetimes(tt_engine *e, plan_buf *b, char *err, size_t n) {
     b[t].last = last_op;
   }
   for (int32_t t = 0; t < e->num_tensors; ++t) {
-    const tt_tensor *held = tt_engine_tensor(e, t);
+    const tt_tensor *held = tt_engine_held(e, t);
     if (b[t].first >= 0 && held != NULL && !held->is_constant) b[t].size = (uint32_t)held->bytes;
   }
   return TT_OK;
@@ -95,12 +95,16 @@ static void alias_in_place(tt_engine *e, plan_buf *b) {
     const tt_op_ctx *op = &e->ops[i];
     if (!op->reg->output_may_alias_input || op->inputs.len < 1 || op->outputs.len < 1) continue;
     int32_t in = op_tensor(e, &op->inputs, 0), out = op_tensor(e, &op->outputs, 0);
-    if (in < 0 || in == out || tt_engine_tensor(e, in) == NULL) continue;
+    if (in < 0 || in == out || tt_engine_held(e, in) == NULL) continue;
     if ((b[in].flags | b[out].flags) & FLAG_GRAPH_INPUT) continue;
     if (b[in].flags & FLAG_GRAPH_OUTPUT) continue;
     if (b[in].last != i || b[out].first != i || b[out].alias >= 0) continue;
     int32_t root = root_of(b, in);
-    if (b[out].size > b[root].size) continue;
+    /* The shared memory must be dead after op i (another view of it, e.g. a RESHAPE of
+     * input 0, may still be read later), and the output no larger than input 0 itself: for
+     * an element-wise op that means input 0 is not broadcast, so element k is read at the
+     * index it is written. */
+    if (b[root].last > i || b[out].size > b[in].size) continue;
     b[out].alias = root;
     if (b[root].last < b[out].last) b[root].last = b[out].last;
   }
@@ -174,7 +178,7 @@ tt_status tt_plan(tt_engine *e, void *temp, size_t *peak_out, char *err, size_t 
   }
   uint8_t *region = e->base + start;
   for (int32_t t = 0; t < e->num_tensors; ++t) {
-    tt_tensor *held = tt_engine_tensor(e, t);
+    tt_tensor *held = tt_engine_held(e, t);
     if (held == NULL || held->is_constant || b[t].first < 0) continue;
     held->data = region + b[root_of(b, t)].offset;
   }

@@ -37,7 +37,9 @@ tt_status tt_engine_create(const uint8_t *model, size_t model_size, uint8_t *are
  * size (and an equally aligned arena) succeeds. */
 size_t tt_engine_arena_used(const tt_engine *e);
 size_t tt_engine_arena_persistent(const tt_engine *e); /* engine state + op data */
-size_t tt_engine_arena_planned(const tt_engine *e);    /* peak of activations + scratch */
+/* Peak of activations + scratch; with an OfflineMemoryAllocation plan, the extent of the
+ * offline offsets plus what is planned online around them. */
+size_t tt_engine_arena_planned(const tt_engine *e);
 
 int32_t tt_engine_num_inputs(const tt_engine *e);
 int32_t tt_engine_num_outputs(const tt_engine *e);
@@ -46,6 +48,24 @@ tt_tensor *tt_engine_output(tt_engine *e, int32_t i); /* NULL if i is out of ran
 
 /* Runs every op of subgraph 0 in order. Inputs are read from tt_engine_input(e, i)->data. */
 tt_status tt_engine_invoke(tt_engine *e);
+
+/* Restores every variable tensor (trainable parameters, training state) to its value in the
+ * model. */
+tt_status tt_engine_reset(tt_engine *e);
+
+/* Tensors of subgraph 0 by model index (0 .. num_tensors-1). tt_engine_tensor gives read
+ * access to any non-constant tensor (activations: valid while the engine keeps them alive;
+ * variables: their current value, writable); NULL for constants and out-of-range i. */
+int32_t tt_engine_num_tensors(const tt_engine *e);
+tt_tensor *tt_engine_tensor(tt_engine *e, int32_t i);
+/* The tensor's name in the model ("" if none), and the first tensor with that name (-1). */
+const char *tt_engine_tensor_name(const tt_engine *e, int32_t i);
+int32_t tt_engine_find_tensor(const tt_engine *e, const char *name);
+
+/* Debug: with poisoning on, after each op every planned tensor whose lifetime ended at that op
+ * and the op's scratch are filled with 0xA5, so a plan that lets a live buffer be
+ * overwritten changes the results. Off by default. */
+void tt_engine_set_poison(tt_engine *e, int enabled);
 
 /* Message of the last error of this engine ("" if none). */
 const char *tt_engine_error(const tt_engine *e);

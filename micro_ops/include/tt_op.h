@@ -39,6 +39,10 @@ typedef struct tt_tensor {
   /* engine-private: where the scale/zero_point vectors sit in the model bytes */
   const uint8_t *scale_vec;
   const uint8_t *zero_point_vec;
+  /* A variable (is_variable in the model): persistent arena memory initialised from the
+   * model's buffer (zeros if none) at creation and by tt_engine_reset; ops may update it in
+   * place and it keeps its value across invokes. Never constant, never planned. */
+  int32_t is_variable;
 } tt_tensor;
 
 /* Quantization parameters; i < num_quant (checked at load: vectors lie inside the model). */
@@ -67,6 +71,14 @@ float tt_op_option_f32(const tt_op_ctx *ctx, int32_t field, float dflt);
 /* Vector of int32: copies up to `max` entries into out; returns the count, or -1 if absent. */
 int32_t tt_op_option_i32_vector(const tt_op_ctx *ctx, int32_t field, int32_t *out, int32_t max);
 
+/* Options of a CUSTOM op: a FlexBuffer map of integers (validated when the model is loaded).
+ * tt_op_custom_i32: the value of `key`, or dflt if the op has no such option. A value that is
+ * not an integer or does not fit int32 fails the op's prepare with TT_ERR_MODEL (reported by
+ * the engine after prepare returns, like a malformed builtin option). */
+int32_t tt_op_custom_i32(const tt_op_ctx *ctx, const char *key, int32_t dflt);
+/* The same, reporting presence: 1 found (*out set), 0 absent (*out untouched), -1 bad value. */
+int tt_op_custom_find_i32(const tt_op_ctx *ctx, const char *key, int32_t *out);
+
 /* prepare() only: persistent memory from the arena (8-byte aligned), NULL if it is full. */
 void *tt_op_alloc_persistent(tt_op_ctx *ctx, size_t bytes);
 /* The op's own data (set in prepare, read in eval). */
@@ -86,6 +98,9 @@ typedef struct {
   tt_status (*eval)(tt_op_ctx *ctx);
   /* Output 0 may share input 0's memory (RESHAPE; element-wise ops in place). */
   int32_t output_may_alias_input;
+  /* CUSTOM ops (builtin_code 32): the model's custom_code this registration handles;
+   * NULL for builtin ops. */
+  const char *custom_code;
 } tt_op_registration;
 
 /* One registration per op, defined in micro_ops/engine/ops/tt_op_<name>.c. */
@@ -101,6 +116,21 @@ extern const tt_op_registration tt_op_softmax;
 extern const tt_op_registration tt_op_pad;
 extern const tt_op_registration tt_op_quantize;
 extern const tt_op_registration tt_op_dequantize;
+
+/* Training ops (CUSTOM, custom_code "TT_..."; docs/train-format.md), in
+ * micro_ops/engine/ops/tt_op_train_<name>.c. */
+extern const tt_op_registration tt_op_act_mask;
+extern const tt_op_registration tt_op_save_slice;
+extern const tt_op_registration tt_op_softmax_xent;
+extern const tt_op_registration tt_op_conv_2d_grad;
+extern const tt_op_registration tt_op_depthwise_conv_2d_grad;
+extern const tt_op_registration tt_op_fully_connected_grad;
+extern const tt_op_registration tt_op_add_grad;
+extern const tt_op_registration tt_op_average_pool_2d_grad;
+extern const tt_op_registration tt_op_mean_grad;
+extern const tt_op_registration tt_op_max_pool_2d_grad;
+extern const tt_op_registration tt_op_pad_grad;
+extern const tt_op_registration tt_op_grad_accumulate;
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,13 @@
 /* CONV_2D int8 kernel: int32 accumulation of filter * (input + input_offset), bias, per-channel
- * requantization, output offset, clamp. Same bits as TFLite's ConvPerChannel. */
+ * requantization, output offset, clamp. Same bits as TFLite's ConvPerChannel.
+ *
+ * Speed (same arithmetic as the numpy twin, only the loop order differs): taps outside the
+ * image are excluded per output row/column up front, never tested in the inner loop, and the
+ * inner loop computes 4 output channels for 1 or 2 output pixels at once, so every input
+ * load (and its + input_offset) feeds 4 or 8 multiply-adds.
+ * Reordering the sum is exact: each accumulator gets the very products the reference adds,
+ * and |w * (x + offset)| <= 127 * 255, so no partial sum can overflow int32 unless the full
+ * sum could (more than 66000 taps), where TFLite's own int32 accumulation is undefined. */
 #include "tt_conv_2d.h"
 
 #include "tt_fixedpoint.h"
@@ -12,6 +20,83 @@ static void tt_tap_range(int32_t origin, int32_t dilation, int32_t size, int32_t
   while (e > b && origin + (e - 1) * dilation >= limit) --e;
   *begin = b;
   *end = e;
+}
+
+/* The valid taps of one output pixel and how to step through input and filter. */
+typedef struct {
+  int32_t rows, cols;     /* valid taps */
+  int32_t depth;          /* filter depth (input channels per group) */
+  size_t x_row, x_col;    /* input step between tap rows / columns (dilation included) */
+  size_t w_row;           /* filter step between tap rows (a column is `depth`) */
+  size_t w_chan;          /* filter step between output channels */
+  int32_t input_offset;
+} tt_conv_taps;
+
+/* acc[k] = sum over taps and depth of w[k] * (x + offset), k < 4 (channels oc..oc+3). */
+static void tt_conv_dot_1x4(const tt_conv_taps *t, const int8_t *x, const int8_t *w,
+                            int32_t acc[4]) {
+  const size_t c = t->w_chan;
+  const int32_t off = t->input_offset;
+  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  for (int32_t ty = 0; ty < t->rows; ++ty) {
+    for (int32_t tx = 0; tx < t->cols; ++tx) {
+      const int8_t *xp = x + ty * t->x_row + tx * t->x_col;
+      const int8_t *wp = w + ty * t->w_row + (size_t)tx * t->depth;
+      for (int32_t i = 0; i < t->depth; ++i) {
+        const int32_t v = xp[i] + off;
+        a0 += wp[i] * v;
+        a1 += wp[i + c] * v;
+        a2 += wp[i + 2 * c] * v;
+        a3 += wp[i + 3 * c] * v;
+      }
+    }
+  }
+  acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+}
+
+/* Same for two output pixels whose inputs are `x_next` apart: acc[0..3] and acc[4..7]. */
+static void tt_conv_dot_2x4(const tt_conv_taps *t, const int8_t *x, size_t x_next,
+                            const int8_t *w, int32_t acc[8]) {
+  const size_t c = t->w_chan;
+  const int32_t off = t->input_offset;
+  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+  for (int32_t ty = 0; ty < t->rows; ++ty) {
+    for (int32_t tx = 0; tx < t->cols; ++tx) {
+      const int8_t *xp = x + ty * t->x_row + tx * t->x_col;
+      const int8_t *xq = xp + x_next;
+      const int8_t *wp = w + ty * t->w_row + (size_t)tx * t->depth;
+      for (int32_t i = 0; i < t->depth; ++i) {
+        const int32_t u = xp[i] + off, v = xq[i] + off;
+        const int32_t w0 = wp[i], w1 = wp[i + c], w2 = wp[i + 2 * c], w3 = wp[i + 3 * c];
+        a0 += w0 * u, a1 += w1 * u, a2 += w2 * u, a3 += w3 * u;
+        b0 += w0 * v, b1 += w1 * v, b2 += w2 * v, b3 += w3 * v;
+      }
+    }
+  }
+  acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+  acc[4] = b0, acc[5] = b1, acc[6] = b2, acc[7] = b3;
+}
+
+/* One channel (the remainder when a group's channel count is not a multiple of 4). */
+static int32_t tt_conv_dot_1x1(const tt_conv_taps *t, const int8_t *x, const int8_t *w) {
+  int32_t a = 0;
+  for (int32_t ty = 0; ty < t->rows; ++ty) {
+    for (int32_t tx = 0; tx < t->cols; ++tx) {
+      const int8_t *xp = x + ty * t->x_row + tx * t->x_col;
+      const int8_t *wp = w + ty * t->w_row + (size_t)tx * t->depth;
+      for (int32_t i = 0; i < t->depth; ++i) a += wp[i] * (xp[i] + t->input_offset);
+    }
+  }
+  return a;
+}
+
+static int8_t tt_conv_requantize(const tt_conv_2d_params *params,
+                                 const tt_per_channel_quant *quant, const int32_t *bias,
+                                 int32_t oc, int32_t acc) {
+  if (bias) acc += bias[oc];
+  acc = tt_multiply_by_quantized_multiplier(acc, quant->multiplier[oc], quant->shift[oc]);
+  acc += params->output_offset;
+  return (int8_t)tt_clamp(acc, params->activation.min, params->activation.max);
 }
 
 tt_status tt_conv_2d(const tt_conv_2d_params *params, const tt_per_channel_quant *quant,
@@ -32,38 +117,70 @@ tt_status tt_conv_2d(const tt_conv_2d_params *params, const tt_per_channel_quant
   if (out_c % groups != 0) return TT_ERR_SHAPE;
   const int32_t per_group = out_c / groups;
 
+  tt_conv_taps t;
+  t.depth = f_c;
+  t.x_row = (size_t)params->dilation_h * in_w * in_c;
+  t.x_col = (size_t)params->dilation_w * in_c;
+  t.w_row = (size_t)k_w * f_c;
+  t.w_chan = (size_t)k_h * k_w * f_c;
+  t.input_offset = params->input_offset;
+  const size_t x_next = (size_t)params->stride_w * in_c; /* input step between output pixels */
+
   for (int32_t b = 0; b < output_dims->n; ++b) {
     const int8_t *in_batch = input + (size_t)b * in_h * in_w * in_c;
     for (int32_t oy = 0; oy < out_h; ++oy) {
       const int32_t y0 = oy * params->stride_h - params->pad_h;
       int32_t ky_begin, ky_end;
       tt_tap_range(y0, params->dilation_h, k_h, in_h, &ky_begin, &ky_end);
-      for (int32_t ox = 0; ox < out_w; ++ox) {
+      t.rows = ky_end - ky_begin;
+      const int32_t iy = y0 + ky_begin * params->dilation_h;
+      int8_t *out_row = output + ((size_t)b * out_h + oy) * out_w * out_c;
+      int32_t ox = 0;
+      while (ox < out_w) {
         const int32_t x0 = ox * params->stride_w - params->pad_w;
         int32_t kx_begin, kx_end;
         tt_tap_range(x0, params->dilation_w, k_w, in_w, &kx_begin, &kx_end);
-        for (int32_t oc = 0; oc < out_c; ++oc) {
-          const int32_t c_base = (oc / per_group) * f_c;
-          const int8_t *w_oc = filter + (size_t)oc * k_h * k_w * f_c;
-          int32_t acc = 0;
-          /* Taps outside the image are skipped: zero padding in real units. */
-          for (int32_t ky = ky_begin; ky < ky_end; ++ky) {
-            const int32_t iy = y0 + ky * params->dilation_h;
-            for (int32_t kx = kx_begin; kx < kx_end; ++kx) {
-              const int32_t ix = x0 + kx * params->dilation_w;
-              const int8_t *x = in_batch + ((size_t)iy * in_w + ix) * in_c + c_base;
-              const int8_t *w = w_oc + ((size_t)ky * k_w + kx) * f_c;
-              for (int32_t ic = 0; ic < f_c; ++ic) {
-                acc += (int32_t)w[ic] * ((int32_t)x[ic] + params->input_offset);
+        /* Two pixels at once when the next one has the same valid taps. */
+        int32_t pair = 0;
+        if (ox + 1 < out_w) {
+          int32_t nb, ne;
+          tt_tap_range(x0 + params->stride_w, params->dilation_w, k_w, in_w, &nb, &ne);
+          pair = nb == kx_begin && ne == kx_end;
+        }
+        t.cols = kx_end - kx_begin;
+        const int32_t ix = x0 + kx_begin * params->dilation_w;
+        const int8_t *x_pix = in_batch + ((size_t)iy * in_w + ix) * in_c;
+        const size_t w_tap = ((size_t)ky_begin * k_w + kx_begin) * f_c;
+        int8_t *out = out_row + (size_t)ox * out_c;
+        for (int32_t g = 0; g < groups; ++g) {
+          const int8_t *x = x_pix + (size_t)g * f_c;
+          const int32_t oc_end = (g + 1) * per_group;
+          int32_t oc = g * per_group;
+          for (; oc + 4 <= oc_end; oc += 4) {
+            const int8_t *w = filter + (size_t)oc * t.w_chan + w_tap;
+            int32_t acc[8];
+            if (pair) {
+              tt_conv_dot_2x4(&t, x, x_next, w, acc);
+              for (int32_t k = 0; k < 4; ++k) {
+                out[out_c + oc + k] = tt_conv_requantize(params, quant, bias, oc + k, acc[4 + k]);
               }
+            } else {
+              tt_conv_dot_1x4(&t, x, w, acc);
+            }
+            for (int32_t k = 0; k < 4; ++k) {
+              out[oc + k] = tt_conv_requantize(params, quant, bias, oc + k, acc[k]);
             }
           }
-          if (bias) acc += bias[oc];
-          acc = tt_multiply_by_quantized_multiplier(acc, quant->multiplier[oc], quant->shift[oc]);
-          acc += params->output_offset;
-          acc = tt_clamp(acc, params->activation.min, params->activation.max);
-          output[(((size_t)b * out_h + oy) * out_w + ox) * out_c + oc] = (int8_t)acc;
+          for (; oc < oc_end; ++oc) {
+            const int8_t *w = filter + (size_t)oc * t.w_chan + w_tap;
+            out[oc] = tt_conv_requantize(params, quant, bias, oc, tt_conv_dot_1x1(&t, x, w));
+            if (pair) {
+              out[out_c + oc] =
+                  tt_conv_requantize(params, quant, bias, oc, tt_conv_dot_1x1(&t, x + x_next, w));
+            }
+          }
         }
+        ox += pair ? 2 : 1;
       }
     }
   }

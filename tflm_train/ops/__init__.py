@@ -25,7 +25,24 @@ _REGISTRY = {
     "QUANTIZE": ("quantize", "Quantize"),
     "DEQUANTIZE": ("dequantize", "Dequantize"),
 }
-SUPPORTED_OPS = tuple(_REGISTRY)
+# training custom ops (docs/train-format.md), keyed as ir.Op.opcode spells them
+_TRAINING = {
+    "TT_ACT_MASK": "ActMask",
+    "TT_SAVE_SLICE": "SaveSlice",
+    "TT_SOFTMAX_XENT": "SoftmaxXent",
+    "TT_CONV_2D_GRAD": "Conv2DGrad",
+    "TT_DEPTHWISE_CONV_2D_GRAD": "DepthwiseConv2DGrad",
+    "TT_FULLY_CONNECTED_GRAD": "FullyConnectedGrad",
+    "TT_ADD_GRAD": "AddGrad",
+    "TT_AVERAGE_POOL_2D_GRAD": "AveragePool2DGrad",
+    "TT_MEAN_GRAD": "MeanGrad",
+    "TT_MAX_POOL_2D_GRAD": "MaxPool2DGrad",
+    "TT_PAD_GRAD": "PadGrad",
+    "TT_GRAD_ACCUMULATE": "GradAccumulate",
+}
+_REGISTRY.update({f"CUSTOM:{code}": ("training", cls) for code, cls in _TRAINING.items()})
+TRAINING_OPS = tuple(_TRAINING)
+SUPPORTED_OPS = tuple(k for k in _REGISTRY if not k.startswith("CUSTOM:"))
 
 
 def kernel_class(opcode: str) -> type[OpKernel] | None:
@@ -37,4 +54,4 @@ def kernel_class(opcode: str) -> type[OpKernel] | None:
     return getattr(module, entry[1])
 
 
-__all__ = ["OpKernel", "SUPPORTED_OPS", "kernel_class"]
+__all__ = ["OpKernel", "SUPPORTED_OPS", "TRAINING_OPS", "kernel_class"]

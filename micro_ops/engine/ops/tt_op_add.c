@@ -6,10 +6,8 @@
 
 enum { OPT_ACTIVATION = 0 }; /* AddOptions (schema.fbs) */
 
-typedef struct {
-  tt_add_params params;
-  tt_dims input1_dims, input2_dims, output_dims;
-} tt_add_op_data;
+/* Op data is the kernel's params; eval reads the dims from the tensors (less arena). */
+typedef tt_add_params tt_add_op_data;
 
 /* Does `t` broadcast to `out` (numpy rules, rank <= 4)? */
 static int tt_add_broadcasts(const tt_tensor *t, const tt_tensor *out) {
@@ -44,31 +42,30 @@ static tt_status tt_add_prepare_op(tt_op_ctx *ctx) {
   if (!d) return tt_op_fail(ctx, TT_ERR_ARENA, "arena too small for op data");
   if (tt_add_prepare(tt_tensor_scale(a, 0), tt_tensor_zero_point(a, 0), tt_tensor_scale(b, 0),
                      tt_tensor_zero_point(b, 0), tt_tensor_scale(out, 0),
-                     tt_tensor_zero_point(out, 0), &d->params) != TT_OK) {
+                     tt_tensor_zero_point(out, 0), d) != TT_OK) {
     return tt_op_fail(ctx, TT_ERR_UNSUPPORTED,
                       "input/output scales give a rescale multiplier outside (0, 1)");
   }
   st = tt_chk_activation(ctx, tt_op_option_i8(ctx, OPT_ACTIVATION, TT_ACT_NONE), out,
-                         &d->params.activation);
+                         &d->activation);
   if (st != TT_OK) return st;
-  d->input1_dims = tt_tensor_dims4(a);
-  d->input2_dims = tt_tensor_dims4(b);
-  d->output_dims = tt_tensor_dims4(out);
   tt_op_set_data(ctx, d);
   return TT_OK;
 }
 
 static tt_status tt_add_eval(tt_op_ctx *ctx) {
   const tt_add_op_data *d = (const tt_add_op_data *)tt_op_data(ctx);
-  const tt_status st =
-      tt_add(&d->params, &d->input1_dims, (const int8_t *)tt_op_input(ctx, 0)->data,
-             &d->input2_dims, (const int8_t *)tt_op_input(ctx, 1)->data, &d->output_dims,
-             (int8_t *)tt_op_output(ctx, 0)->data);
+  const tt_tensor *a = tt_op_input(ctx, 0), *b = tt_op_input(ctx, 1), *out = tt_op_output(ctx, 0);
+  const tt_dims a_dims = tt_tensor_dims4(a), b_dims = tt_tensor_dims4(b),
+                out_dims = tt_tensor_dims4(out);
+  const tt_status st = tt_add(d, &a_dims, (const int8_t *)a->data, &b_dims,
+                              (const int8_t *)b->data, &out_dims, (int8_t *)out->data);
   return st == TT_OK ? TT_OK : tt_op_fail(ctx, st, "kernel rejected its arguments");
 }
 
-/* The kernel reads element i of each input before writing output i, so the output may
- * share a same-shape input's memory; the planner only aliases input 0, which may be the
- * broadcast one, so it is not offered. */
+/* In place: tt_add reads element k of each input before it writes output element k, at the
+ * same index when that input is not broadcast. The planner aliases only input 0, and only
+ * when the output is no larger than it, i.e. when input 0 has the output's shape; input 1 is
+ * read through its own buffer (or, as input 0, at the same index). */
 const tt_op_registration tt_op_add = {0 /* BuiltinOperator_ADD */, "ADD", tt_add_prepare_op,
-                                      tt_add_eval, 0};
+                                      tt_add_eval, 1};

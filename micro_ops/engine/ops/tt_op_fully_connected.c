@@ -11,7 +11,6 @@ enum { OPT_ACTIVATION = 0, OPT_WEIGHTS_FORMAT = 1 };
 
 typedef struct {
   tt_fully_connected_params params;
-  tt_per_channel_quant quant;
   tt_dims input_dims, filter_dims, output_dims;
 } tt_fully_connected_op_data;
 
@@ -51,13 +50,11 @@ static tt_status tt_fully_connected_prepare(tt_op_ctx *ctx) {
     }
   }
 
-  tt_fully_connected_op_data *d =
-      (tt_fully_connected_op_data *)tt_op_alloc_persistent(ctx, sizeof(*d));
-  if (!d) return tt_op_fail(ctx, TT_ERR_ARENA, "arena too small for op data");
   const int32_t n_mult = per_channel ? units : 1;
   int32_t *mult, *shift;
-  st = tt_mac_alloc_quant(ctx, n_mult, &d->quant, &mult, &shift);
-  if (st != TT_OK) return st;
+  tt_fully_connected_op_data *d =
+      (tt_fully_connected_op_data *)tt_mac_alloc_op_data(ctx, sizeof(*d), n_mult, &mult, &shift);
+  if (!d) return TT_ERR_ARENA;
   for (int32_t c = 0; c < n_mult; ++c) {
     tt_fully_connected_multiplier(in_scale, tt_tensor_scale(filter, c), out_scale, &mult[c],
                                   &shift[c]);
@@ -83,8 +80,10 @@ static tt_status tt_fully_connected_prepare(tt_op_ctx *ctx) {
 static tt_status tt_fully_connected_eval(tt_op_ctx *ctx) {
   const tt_fully_connected_op_data *d = (const tt_fully_connected_op_data *)tt_op_data(ctx);
   const tt_tensor *bias = tt_op_input(ctx, 2);
+  const tt_per_channel_quant quant =
+      tt_mac_quant(d, sizeof(*d), d->params.per_channel ? d->output_dims.c : 1);
   const tt_status st = tt_fully_connected(
-      &d->params, &d->quant, &d->input_dims, (const int8_t *)tt_op_input(ctx, 0)->data,
+      &d->params, &quant, &d->input_dims, (const int8_t *)tt_op_input(ctx, 0)->data,
       &d->filter_dims, (const int8_t *)tt_op_input(ctx, 1)->data,
       bias ? (const int32_t *)bias->data : NULL, &d->output_dims,
       (int8_t *)tt_op_output(ctx, 0)->data);

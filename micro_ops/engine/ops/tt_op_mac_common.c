@@ -139,14 +139,15 @@ tt_status tt_mac_check_shifts(tt_op_ctx *ctx, const int32_t *shift, int32_t n) {
   return TT_OK;
 }
 
-tt_status tt_mac_alloc_quant(tt_op_ctx *ctx, int32_t channels, tt_per_channel_quant *quant,
-                             int32_t **multiplier, int32_t **shift) {
-  *multiplier = (int32_t *)tt_op_alloc_persistent(ctx, (size_t)channels * sizeof(int32_t));
-  *shift = (int32_t *)tt_op_alloc_persistent(ctx, (size_t)channels * sizeof(int32_t));
-  if (!*multiplier || !*shift) {
-    return tt_op_fail(ctx, TT_ERR_ARENA, "arena too small for per-channel multipliers");
+void *tt_mac_alloc_op_data(tt_op_ctx *ctx, size_t header_bytes, int32_t channels,
+                           int32_t **multiplier, int32_t **shift) {
+  uint8_t *d = (uint8_t *)tt_op_alloc_persistent(
+      ctx, header_bytes + 2u * (size_t)channels * sizeof(int32_t));
+  if (!d) {
+    tt_op_fail(ctx, TT_ERR_ARENA, "arena too small for op data");
+    return NULL;
   }
-  quant->multiplier = *multiplier;
-  quant->shift = *shift;
-  return TT_OK;
+  *multiplier = (int32_t *)(d + header_bytes);
+  *shift = *multiplier + channels;
+  return d;
 }

@@ -41,8 +41,20 @@ tt_status tt_mac_check_scales(tt_op_ctx *ctx, const tt_tensor *input, const tt_t
  * would overflow; only a malformed scale gets there). */
 tt_status tt_mac_check_shifts(tt_op_ctx *ctx, const int32_t *shift, int32_t n);
 
-/* Allocates `channels` multipliers and shifts from the persistent arena. */
-tt_status tt_mac_alloc_quant(tt_op_ctx *ctx, int32_t channels, tt_per_channel_quant *quant,
-                             int32_t **multiplier, int32_t **shift);
+/* Allocates the op's persistent data: `header_bytes` (a multiple of 4: the op data struct)
+ * followed by `channels` int32 multipliers and `channels` int32 shifts, in one block so the
+ * op data need not store pointers to them (eval rebuilds them with tt_mac_quant). */
+void *tt_mac_alloc_op_data(tt_op_ctx *ctx, size_t header_bytes, int32_t channels,
+                           int32_t **multiplier, int32_t **shift);
+
+/* The per-channel constants stored after an op data header by tt_mac_alloc_op_data. */
+static inline tt_per_channel_quant tt_mac_quant(const void *op_data, size_t header_bytes,
+                                                int32_t channels) {
+  const int32_t *m = (const int32_t *)((const uint8_t *)op_data + header_bytes);
+  tt_per_channel_quant q;
+  q.multiplier = m;
+  q.shift = m + channels;
+  return q;
+}
 
 #endif /* TT_OP_MAC_COMMON_H */

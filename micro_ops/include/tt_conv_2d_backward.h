@@ -1,0 +1,49 @@
+/* CONV_2D training kernels (docs/training-numerics.md). Numpy twin:
+ * tflm_train/kernels/conv_2d_backward.py. params is the forward tt_conv_2d_params (output_offset
+ * and activation unused: the gradient arrives already masked). Groups are not supported.
+ *
+ * Order: call tt_conv_2d_backward_input BEFORE tt_conv_2d_update. The update writes the
+ * weights in place, and the input gradient must use the weights of the forward pass. */
+#ifndef TT_CONV_2D_BACKWARD_H
+#define TT_CONV_2D_BACKWARD_H
+
+#include "tt_conv_2d.h"
+#include "tt_update.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Prepare time: r (filter_dims->n entries), s_e, p from n_scales (1 or filter_dims->n) filter
+ * scales; fan-out c_out * kh * kw. */
+tt_status tt_conv_2d_backward_input_prepare(const float *filter_scale, int32_t n_scales,
+                                            const tt_dims *filter_dims, int32_t *r,
+                                            int32_t *s_e, int32_t *p);
+
+/* Bytes of int32 scratch needed by tt_conv_2d_backward_input. */
+int32_t tt_conv_2d_backward_input_scratch_size(const tt_dims *input_dims);
+
+/* grad [n, oh, ow, c_out] (exponent grad_exponent), filter [c_out, kh, kw, c_in] →
+ * input_grad [n, h, w, c_in] (dims input_dims) and its exponent. */
+tt_status tt_conv_2d_backward_input(const tt_conv_2d_params *params,
+                                    const tt_backward_input_quant *quant, const tt_dims *grad_dims,
+                                    const int8_t *grad, int32_t grad_exponent,
+                                    const tt_dims *filter_dims, const int8_t *filter,
+                                    const tt_dims *input_dims, int32_t *scratch,
+                                    int8_t *input_grad, int32_t *input_grad_exponent);
+
+/* Weight and bias gradients fused with the in-place update. input is the saved forward input
+ * holding only the first ic = input_dims->c <= filter_dims->c channels (compact); the
+ * trainable slice is filter[:, :, :, :ic] (row stride filter_dims->c), plus all c_out biases.
+ * Random draws: weights row-major (c, ky, kx, i), then biases in c order, one per updated
+ * element. bias may be NULL when update->update_bias is 0. No scratch. */
+tt_status tt_conv_2d_update(const tt_conv_2d_params *params, const tt_update_params *update,
+                            const tt_dims *input_dims, const int8_t *input,
+                            const tt_dims *grad_dims, const int8_t *grad, int32_t grad_exponent,
+                            const tt_dims *filter_dims, int8_t *filter, int32_t *bias,
+                            uint64_t *prng_state);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TT_CONV_2D_BACKWARD_H */

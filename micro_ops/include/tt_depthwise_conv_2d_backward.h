@@ -1,0 +1,52 @@
+/* DEPTHWISE_CONV_2D training kernels (docs/training-numerics.md). Numpy twin:
+ * tflm_train/kernels/depthwise_conv_2d_backward.py. params is the forward
+ * tt_depthwise_conv_2d_params (output_offset and activation unused).
+ * Output channel c = i * depth_multiplier + m reads input channel i.
+ *
+ * Order: call tt_depthwise_conv_2d_backward_input BEFORE tt_depthwise_conv_2d_update (the
+ * update writes the weights in place; the input gradient needs the forward weights). */
+#ifndef TT_DEPTHWISE_CONV_2D_BACKWARD_H
+#define TT_DEPTHWISE_CONV_2D_BACKWARD_H
+
+#include "tt_depthwise_conv_2d.h"
+#include "tt_update.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Prepare time: r (filter_dims->c entries), s_e, p; fan-out depth_multiplier * kh * kw. */
+tt_status tt_depthwise_conv_2d_backward_input_prepare(const float *filter_scale,
+                                                      int32_t n_scales,
+                                                      const tt_dims *filter_dims,
+                                                      int32_t depth_multiplier, int32_t *r,
+                                                      int32_t *s_e, int32_t *p);
+
+/* Bytes of int32 scratch needed by tt_depthwise_conv_2d_backward_input. */
+int32_t tt_depthwise_conv_2d_backward_input_scratch_size(const tt_dims *input_dims);
+
+/* grad [n, oh, ow, c], filter [1, kh, kw, c] → input_grad [n, h, w, c / depth_multiplier]. */
+tt_status tt_depthwise_conv_2d_backward_input(const tt_depthwise_conv_2d_params *params,
+                                              const tt_backward_input_quant *quant,
+                                              const tt_dims *grad_dims, const int8_t *grad,
+                                              int32_t grad_exponent, const tt_dims *filter_dims,
+                                              const int8_t *filter, const tt_dims *input_dims,
+                                              int32_t *scratch, int8_t *input_grad,
+                                              int32_t *input_grad_exponent);
+
+/* Weight and bias gradients fused with the in-place update. input is the saved forward input
+ * holding the first ic = input_dims->c input channels (compact); the trainable slice is the
+ * first ch_count = ic * depth_multiplier channels of filter (row stride filter_dims->c) and
+ * bias[0 .. ch_count). Random draws: weights row-major over the slice (ky, kx, c), then biases
+ * in c order. No scratch. */
+tt_status tt_depthwise_conv_2d_update(const tt_depthwise_conv_2d_params *params,
+                                      const tt_update_params *update, const tt_dims *input_dims,
+                                      const int8_t *input, const tt_dims *grad_dims,
+                                      const int8_t *grad, int32_t grad_exponent,
+                                      const tt_dims *filter_dims, int8_t *filter, int32_t *bias,
+                                      uint64_t *prng_state);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TT_DEPTHWISE_CONV_2D_BACKWARD_H */

@@ -1,0 +1,95 @@
+/* The in-place QAS update primitive shared by the MAC training kernels, and the prepare-time
+ * constants of the MAC backward kernels (docs/training-numerics.md).
+ * Numpy twin: tflm_train/kernels/update.py. */
+#ifndef TT_UPDATE_H
+#define TT_UPDATE_H
+
+#include "tt_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Update of one MAC layer. Factors are per output channel, fixed at compile time:
+ * QAS: weight s_x/s_w[c], bias 1/(s_x*s_w[c]); plain SGD (ablation): s_x*s_w[c] for both.
+ * lr is the run-time learning rate. A flag at 0 leaves that tensor untouched and draws
+ * no random numbers for it. */
+typedef struct {
+  tt_per_channel_quant weight_factor;
+  tt_per_channel_quant bias_factor;
+  tt_quant_mult lr;
+  int32_t update_weights;
+  int32_t update_bias;
+} tt_update_params;
+
+/* Input-gradient constants: r[c] = round(2^15 s_w[c] / 2^s_e) (one per output channel),
+ * s_e = floor(log2 max s_w) + 1, p = right shift of the int64 sums into the int32 scratch. */
+typedef struct {
+  const int32_t *r;
+  int32_t s_e;
+  int32_t p;
+} tt_backward_input_quant;
+
+/* --- run time (integer only) --- */
+
+/* factor * lr: high-mul of the multipliers, shifts add. */
+void tt_update_multiplier(int32_t factor_multiplier, int32_t factor_shift, int32_t lr_multiplier,
+                          int32_t lr_shift, int32_t *multiplier, int32_t *shift);
+
+/* Stochastically rounded update, in LSBs of the parameter, of a gradient accumulator acc with
+ * exponent e_acc scaled by multiplier * 2^(shift-31). |acc| >= 2^31 is first truncated to 31
+ * bits (shift k joins the exponent); t = acc * multiplier has R = 31 - shift - e_acc - k
+ * fractional bits; R > 62 drops low bits of |t| down to R = 62; R <= 0 is an exact left shift.
+ * Result sign(t) * min(floor((|t| + r) / 2^R), INT32_MAX), r = the top R bits of one
+ * xorshift64* draw. Draws exactly once, whatever the path. */
+int32_t tt_sgd_delta(int64_t acc, int32_t e_acc, int32_t multiplier, int32_t shift,
+                     uint64_t *prng_state);
+
+/* W <- clamp(W - delta, -127, 127) and b <- clamp_int32(b - delta). */
+static inline int8_t tt_apply_weight_delta(int8_t w, int32_t delta) {
+  const int64_t v = (int64_t)w - delta;
+  return (int8_t)(v < -127 ? -127 : (v > 127 ? 127 : v));
+}
+static inline int32_t tt_apply_bias_delta(int32_t b, int32_t delta) {
+  const int64_t v = (int64_t)b - delta;
+  return (int32_t)(v < INT32_MIN ? INT32_MIN : (v > INT32_MAX ? INT32_MAX : v));
+}
+
+/* Round-half-away-from-zero right shift of an int64 (0 <= exponent < 63). */
+static inline int64_t tt_rounding_divide_by_pot64(int64_t x, int exponent) {
+  if (exponent == 0) return x;
+  {
+    const int64_t mask = ((int64_t)1 << exponent) - 1;
+    const int64_t remainder = x & mask;
+    const int64_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    /* >> of a negative int64 is arithmetic on every target we support (as in gemmlowp). */
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+  }
+}
+
+/* --- prepare time (double precision) --- */
+
+/* real >= 0 → multiplier in [2^30, 2^31) and shift, real = multiplier * 2^(shift-31). Unlike
+ * tt_quantize_multiplier, tiny values are not flushed to zero. */
+void tt_update_factor(double real, int32_t *multiplier, int32_t *shift);
+
+/* Float learning rate → run-time pair (same rule as tt_update_factor). */
+void tt_update_lr(double lr, tt_quant_mult *lr_out);
+
+/* Factors of n_channels output channels from n_scales (1 or n_channels) filter scales;
+ * qas != 0 selects QAS. Scales are widened to double first. */
+tt_status tt_update_factors(float input_scale, const float *filter_scale, int32_t n_scales,
+                            int32_t n_channels, int32_t qas, int32_t *weight_multiplier,
+                            int32_t *weight_shift, int32_t *bias_multiplier,
+                            int32_t *bias_shift);
+
+/* r (n_channels entries), s_e and p for a layer whose input-gradient elements sum at most
+ * fan_out products: p is the smallest shift with 128*128*(2^15-1)*fan_out / 2^p < 2^30. */
+tt_status tt_backward_input_prepare(const float *filter_scale, int32_t n_scales,
+                                    int32_t n_channels, int32_t fan_out, int32_t *r,
+                                    int32_t *s_e, int32_t *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TT_UPDATE_H */

@@ -1,0 +1,136 @@
+/* DEPTHWISE_CONV_2D training kernels: input gradient (gather form) and weight/bias gradients
+ * fused with the in-place stochastic-rounding update. */
+#include "tt_depthwise_conv_2d_backward.h"
+
+#include "tt_gradient.h"
+
+tt_status tt_depthwise_conv_2d_backward_input_prepare(const float *filter_scale,
+                                                      int32_t n_scales,
+                                                      const tt_dims *filter_dims,
+                                                      int32_t depth_multiplier, int32_t *r,
+                                                      int32_t *s_e, int32_t *p) {
+  if (!filter_dims || depth_multiplier < 1) return TT_ERR_ARG;
+  return tt_backward_input_prepare(filter_scale, n_scales, filter_dims->c,
+                                   depth_multiplier * filter_dims->h * filter_dims->w, r, s_e, p);
+}
+
+int32_t tt_depthwise_conv_2d_backward_input_scratch_size(const tt_dims *input_dims) {
+  return (int32_t)sizeof(int32_t) * input_dims->n * input_dims->h * input_dims->w * input_dims->c;
+}
+
+/* Output index o with o * stride + k * dilation - pad == i, or -1 when there is none. */
+static int32_t tt_dw_source_index(int32_t i, int32_t k, int32_t stride, int32_t dilation,
+                                  int32_t pad, int32_t out_size) {
+  const int32_t t = i + pad - k * dilation;
+  if (t < 0 || t % stride != 0) return -1;
+  return t / stride < out_size ? t / stride : -1;
+}
+
+tt_status tt_depthwise_conv_2d_backward_input(const tt_depthwise_conv_2d_params *params,
+                                              const tt_backward_input_quant *quant,
+                                              const tt_dims *grad_dims, const int8_t *grad,
+                                              int32_t grad_exponent, const tt_dims *filter_dims,
+                                              const int8_t *filter, const tt_dims *input_dims,
+                                              int32_t *scratch, int8_t *input_grad,
+                                              int32_t *input_grad_exponent) {
+  if (!params || !quant || !quant->r || !grad_dims || !grad || !filter_dims || !filter ||
+      !input_dims || !scratch || !input_grad || !input_grad_exponent) {
+    return TT_ERR_ARG;
+  }
+  const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
+  const int32_t k_h = filter_dims->h, k_w = filter_dims->w, ch = filter_dims->c;
+  const int32_t out_h = grad_dims->h, out_w = grad_dims->w, dm = params->depth_multiplier;
+  if (dm < 1 || ch != in_c * dm || grad_dims->c != ch || grad_dims->n != input_dims->n) {
+    return TT_ERR_SHAPE;
+  }
+  int32_t *acc_out = scratch;
+  for (int32_t b = 0; b < input_dims->n; ++b) {
+    for (int32_t iy = 0; iy < in_h; ++iy) {
+      for (int32_t ix = 0; ix < in_w; ++ix) {
+        for (int32_t i = 0; i < in_c; ++i) {
+          int64_t acc = 0;
+          for (int32_t ky = 0; ky < k_h; ++ky) {
+            const int32_t oy = tt_dw_source_index(iy, ky, params->stride_h, params->dilation_h,
+                                                  params->pad_h, out_h);
+            if (oy < 0) continue;
+            for (int32_t kx = 0; kx < k_w; ++kx) {
+              const int32_t ox = tt_dw_source_index(ix, kx, params->stride_w,
+                                                    params->dilation_w, params->pad_w, out_w);
+              if (ox < 0) continue;
+              const int8_t *g = grad + (((size_t)b * out_h + oy) * out_w + ox) * ch;
+              const int8_t *w = filter + ((size_t)ky * k_w + kx) * ch;
+              for (int32_t c = i * dm; c < (i + 1) * dm; ++c) {
+                acc += (int64_t)w[c] * ((int32_t)g[c] * quant->r[c]);
+              }
+            }
+          }
+          *acc_out++ = (int32_t)tt_rounding_divide_by_pot64(acc, quant->p);
+        }
+      }
+    }
+  }
+  const int32_t n = input_dims->n * in_h * in_w * in_c;
+  tt_requantize_pow2(scratch, n, grad_exponent + quant->s_e - 15 + quant->p, input_grad,
+                     input_grad_exponent);
+  return TT_OK;
+}
+
+tt_status tt_depthwise_conv_2d_update(const tt_depthwise_conv_2d_params *params,
+                                      const tt_update_params *update, const tt_dims *input_dims,
+                                      const int8_t *input, const tt_dims *grad_dims,
+                                      const int8_t *grad, int32_t grad_exponent,
+                                      const tt_dims *filter_dims, int8_t *filter, int32_t *bias,
+                                      uint64_t *prng_state) {
+  if (!params || !update || !input_dims || !input || !grad_dims || !grad || !filter_dims ||
+      !filter || !prng_state || (update->update_bias && !bias)) {
+    return TT_ERR_ARG;
+  }
+  const int32_t in_h = input_dims->h, in_w = input_dims->w, ic = input_dims->c;
+  const int32_t k_h = filter_dims->h, k_w = filter_dims->w, ch = filter_dims->c;
+  const int32_t out_h = grad_dims->h, out_w = grad_dims->w, dm = params->depth_multiplier;
+  if (dm < 1 || ic * dm > ch || grad_dims->c != ch || grad_dims->n != input_dims->n) {
+    return TT_ERR_SHAPE;
+  }
+  const int32_t ch_count = ic * dm, batches = grad_dims->n;
+
+  if (update->update_weights) {
+    for (int32_t ky = 0; ky < k_h; ++ky) {
+      for (int32_t kx = 0; kx < k_w; ++kx) {
+        for (int32_t c = 0; c < ch_count; ++c) {
+          const int32_t i = c / dm;
+          int64_t acc = 0;
+          for (int32_t b = 0; b < batches; ++b) {
+            for (int32_t oy = 0; oy < out_h; ++oy) {
+              const int32_t iy = oy * params->stride_h - params->pad_h + ky * params->dilation_h;
+              if (iy < 0 || iy >= in_h) continue; /* padding tap: omitted, as in forward */
+              for (int32_t ox = 0; ox < out_w; ++ox) {
+                const int32_t ix = ox * params->stride_w - params->pad_w + kx * params->dilation_w;
+                if (ix < 0 || ix >= in_w) continue;
+                const int32_t x =
+                    input[(((size_t)b * in_h + iy) * in_w + ix) * ic + i] + params->input_offset;
+                acc += (int32_t)grad[(((size_t)b * out_h + oy) * out_w + ox) * ch + c] * x;
+              }
+            }
+          }
+          int32_t m, s;
+          tt_update_multiplier(update->weight_factor.multiplier[c], update->weight_factor.shift[c],
+                               update->lr.multiplier, update->lr.shift, &m, &s);
+          int8_t *w = &filter[((size_t)ky * k_w + kx) * ch + c];
+          *w = tt_apply_weight_delta(*w, tt_sgd_delta(acc, grad_exponent, m, s, prng_state));
+        }
+      }
+    }
+  }
+  if (update->update_bias) {
+    const size_t positions = (size_t)batches * out_h * out_w;
+    for (int32_t c = 0; c < ch_count; ++c) {
+      int32_t m, s;
+      tt_update_multiplier(update->bias_factor.multiplier[c], update->bias_factor.shift[c],
+                           update->lr.multiplier, update->lr.shift, &m, &s);
+      int64_t acc = 0;
+      for (size_t pos = 0; pos < positions; ++pos) acc += grad[pos * ch + c];
+      bias[c] = tt_apply_bias_delta(bias[c], tt_sgd_delta(acc, grad_exponent, m, s, prng_state));
+    }
+  }
+  return TT_OK;
+}

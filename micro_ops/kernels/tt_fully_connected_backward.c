@@ -1,0 +1,90 @@
+/* FULLY_CONNECTED training kernels: input gradient and weight/bias gradients fused with the
+ * in-place stochastic-rounding update. */
+#include "tt_fully_connected_backward.h"
+
+#include "tt_gradient.h"
+
+tt_status tt_fully_connected_backward_input_prepare(const float *filter_scale, int32_t n_scales,
+                                                    const tt_dims *filter_dims, int32_t *r,
+                                                    int32_t *s_e, int32_t *p) {
+  if (!filter_dims) return TT_ERR_ARG;
+  return tt_backward_input_prepare(filter_scale, n_scales, filter_dims->n, filter_dims->n, r,
+                                   s_e, p);
+}
+
+int32_t tt_fully_connected_backward_input_scratch_size(const tt_dims *input_dims) {
+  return (int32_t)sizeof(int32_t) * input_dims->n * input_dims->c;
+}
+
+tt_status tt_fully_connected_backward_input(const tt_fully_connected_params *params,
+                                            const tt_backward_input_quant *quant,
+                                            const tt_dims *grad_dims, const int8_t *grad,
+                                            int32_t grad_exponent, const tt_dims *filter_dims,
+                                            const int8_t *filter, const tt_dims *input_dims,
+                                            int32_t *scratch, int8_t *input_grad,
+                                            int32_t *input_grad_exponent) {
+  if (!params || !quant || !quant->r || !grad_dims || !grad || !filter_dims || !filter ||
+      !input_dims || !scratch || !input_grad || !input_grad_exponent) {
+    return TT_ERR_ARG;
+  }
+  const int32_t batches = input_dims->n, depth = filter_dims->c, units = filter_dims->n;
+  if (input_dims->c != depth || grad_dims->c != units || grad_dims->n != batches) {
+    return TT_ERR_SHAPE;
+  }
+  for (int32_t b = 0; b < batches; ++b) {
+    const int8_t *g = grad + (size_t)b * units;
+    for (int32_t j = 0; j < depth; ++j) {
+      int64_t acc = 0;
+      for (int32_t c = 0; c < units; ++c) {
+        acc += (int64_t)filter[(size_t)c * depth + j] * ((int32_t)g[c] * quant->r[c]);
+      }
+      scratch[(size_t)b * depth + j] = (int32_t)tt_rounding_divide_by_pot64(acc, quant->p);
+    }
+  }
+  tt_requantize_pow2(scratch, batches * depth, grad_exponent + quant->s_e - 15 + quant->p,
+                     input_grad, input_grad_exponent);
+  return TT_OK;
+}
+
+tt_status tt_fully_connected_update(const tt_fully_connected_params *params,
+                                    const tt_update_params *update, const tt_dims *input_dims,
+                                    const int8_t *input, const tt_dims *grad_dims,
+                                    const int8_t *grad, int32_t grad_exponent,
+                                    const tt_dims *filter_dims, int8_t *filter, int32_t *bias,
+                                    uint64_t *prng_state) {
+  if (!params || !update || !input_dims || !input || !grad_dims || !grad || !filter_dims ||
+      !filter || !prng_state || (update->update_bias && !bias)) {
+    return TT_ERR_ARG;
+  }
+  const int32_t batches = grad_dims->n, units = grad_dims->c, ic = input_dims->c;
+  const int32_t depth = filter_dims->c;
+  if (ic > depth || filter_dims->n != units || input_dims->n != batches) return TT_ERR_SHAPE;
+
+  if (update->update_weights) {
+    for (int32_t c = 0; c < units; ++c) {
+      int32_t m, s;
+      tt_update_multiplier(update->weight_factor.multiplier[c], update->weight_factor.shift[c],
+                           update->lr.multiplier, update->lr.shift, &m, &s);
+      for (int32_t j = 0; j < ic; ++j) {
+        int64_t acc = 0;
+        for (int32_t b = 0; b < batches; ++b) {
+          acc += (int32_t)grad[(size_t)b * units + c] *
+                 ((int32_t)input[(size_t)b * ic + j] + params->input_offset);
+        }
+        int8_t *w = &filter[(size_t)c * depth + j];
+        *w = tt_apply_weight_delta(*w, tt_sgd_delta(acc, grad_exponent, m, s, prng_state));
+      }
+    }
+  }
+  if (update->update_bias) {
+    for (int32_t c = 0; c < units; ++c) {
+      int32_t m, s;
+      tt_update_multiplier(update->bias_factor.multiplier[c], update->bias_factor.shift[c],
+                           update->lr.multiplier, update->lr.shift, &m, &s);
+      int64_t acc = 0;
+      for (int32_t b = 0; b < batches; ++b) acc += grad[(size_t)b * units + c];
+      bias[c] = tt_apply_bias_delta(bias[c], tt_sgd_delta(acc, grad_exponent, m, s, prng_state));
+    }
+  }
+  return TT_OK;
+}

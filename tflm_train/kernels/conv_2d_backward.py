@@ -1,0 +1,98 @@
+"""CONV_2D training kernels: input gradient and the fused weight/bias gradient + in-place QAS
+update. Mirrors micro_ops/kernels/tt_conv_2d_backward.c; see docs/training-numerics.md.
+
+Params are the forward ``Conv2DParams`` (stride, dilation, leading padding, input offset; the
+output offset and activation are unused: the gradient arrives already masked by the activation
+kernel). Groups are not supported (filter depth must equal the input depth).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .conv_2d import Conv2DParams, _windows
+from .gradient import requantize_pow2
+from .update import (BackwardInputQuant, UpdateParams, apply_bias_deltas, apply_weight_deltas,
+                     backward_input_prepare, effective_multipliers, exact_matmul, prng_draws,
+                     rounding_divide_by_pot64, sgd_deltas)
+
+
+def conv_2d_backward_input_prepare(filter_scales, filter_shape) -> BackwardInputQuant:
+    """r_c, S_e, p for filter (Co, KH, KW, Ci): an input element sums at most Co·KH·KW
+    products."""
+    co, kh, kw = filter_shape[0], filter_shape[1], filter_shape[2]
+    return backward_input_prepare(filter_scales, co, co * kh * kw)
+
+
+def conv_2d_backward_input_scratch_size(input_shape) -> int:
+    """Bytes of int32 scratch: one accumulator per input element."""
+    return 4 * int(np.prod(input_shape))
+
+
+def conv_2d_backward_input(params: Conv2DParams, quant: BackwardInputQuant, grad: np.ndarray,
+                           grad_exponent: int, filter: np.ndarray, input_shape
+                           ) -> tuple[np.ndarray, int]:
+    """grad (N,OH,OW,Co) int8 with exponent, filter (Co,KH,KW,Ci) int8 (the forward weights)
+    → input gradient (N,H,W,Ci) int8 and its exponent."""
+    n, h, w, ci = input_shape
+    co, kh, kw, fc = filter.shape
+    if fc != ci:
+        raise ValueError(f"conv_2d_backward_input: grouped conv (filter depth {fc}, input "
+                         f"depth {ci}) is not supported")
+    _, oh, ow, _ = grad.shape
+    sh, sw, dh, dw = params.stride_h, params.stride_w, params.dilation_h, params.dilation_w
+    hq = grad.astype(np.int64) * quant.r.astype(np.int64)          # |h| < 2^22
+    hp = max((oh - 1) * sh + (kh - 1) * dh + 1, params.pad_h + h)
+    wp = max((ow - 1) * sw + (kw - 1) * dw + 1, params.pad_w + w)
+    acc = np.zeros((n, hp, wp, ci), dtype=np.int64)
+    flat = hq.reshape(-1, co)
+    for ky in range(kh):
+        for kx in range(kw):
+            contrib = exact_matmul(flat, filter[:, ky, kx, :], (1 << 22) * 128 * co)
+            y0, x0 = ky * dh, kx * dw
+            acc[:, y0:y0 + (oh - 1) * sh + 1:sh, x0:x0 + (ow - 1) * sw + 1:sw, :] += \
+                contrib.reshape(n, oh, ow, ci)
+    acc = acc[:, params.pad_h:params.pad_h + h, params.pad_w:params.pad_w + w, :]
+    scratch = rounding_divide_by_pot64(acc, quant.p)
+    return requantize_pow2(scratch, grad_exponent + quant.s_e - 15 + quant.p)
+
+
+def conv_2d_weight_grad(params: Conv2DParams, input: np.ndarray, grad: np.ndarray,
+                        kernel_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """accW (Co, KH, KW, I) and accB (Co,) int64 for the saved input (N,H,W,I) (I = the
+    trainable input channels) and grad (N,OH,OW,Co). Padding taps are omitted."""
+    kh, kw = kernel_hw
+    n, oh, ow, co = grad.shape
+    i = input.shape[3]
+    x = input.astype(np.int64) + params.input_offset
+    win = _windows(x, kh, kw, params, oh, ow).reshape(n * oh * ow, kh * kw * i)
+    g = grad.reshape(n * oh * ow, co)
+    acc_w = exact_matmul(g.T, win, 128 * 256 * n * oh * ow).reshape(co, kh, kw, i)
+    acc_b = g.astype(np.int64).sum(axis=0)
+    return acc_w, acc_b
+
+
+def conv_2d_update(params: Conv2DParams, update: UpdateParams, input: np.ndarray,
+                   grad: np.ndarray, grad_exponent: int, filter: np.ndarray,
+                   bias: np.ndarray | None, prng_state: int) -> int:
+    """In place: filter[..., :I] and bias (Co,) updated from the saved input (N,H,W,I), I <=
+    Ci the trainable input channels. Draws: weights row-major (c, ky, kx, i), then biases in c
+    order. Returns the new PRNG state."""
+    co, kh, kw, ci = filter.shape
+    ic = input.shape[3]
+    if ic > ci or grad.shape[3] != co:
+        raise ValueError(f"conv_2d_update: input depth {ic}, filter {filter.shape}, "
+                         f"grad {grad.shape}")
+    if update.update_bias and bias is None:
+        raise ValueError("conv_2d_update: update_bias without a bias tensor")
+    acc_w, acc_b = conv_2d_weight_grad(params, input, grad, (kh, kw))
+    if update.update_weights:
+        m, s = effective_multipliers(update.weight_factor, update.lr)
+        bits, prng_state = prng_draws(prng_state, acc_w.size)
+        d = sgd_deltas(acc_w.ravel(), grad_exponent, np.repeat(m, kh * kw * ic),
+                       np.repeat(s, kh * kw * ic), bits).reshape(acc_w.shape)
+        filter[..., :ic] = apply_weight_deltas(filter[..., :ic], d)
+    if update.update_bias:
+        m, s = effective_multipliers(update.bias_factor, update.lr)
+        bits, prng_state = prng_draws(prng_state, co)
+        bias[:] = apply_bias_deltas(bias, sgd_deltas(acc_b, grad_exponent, m, s, bits))
+    return prng_state

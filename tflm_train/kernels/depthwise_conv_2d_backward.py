@@ -1,0 +1,113 @@
+"""DEPTHWISE_CONV_2D training kernels: input gradient and the fused weight/bias gradient +
+in-place QAS update. Mirrors micro_ops/kernels/tt_depthwise_conv_2d_backward.c.
+
+Output channel c = i·dm + m reads input channel i (dm = depth multiplier). The trainable slice
+is the first ch_count = I·dm channels of W (1, KH, KW, C) and their biases, where I is the
+depth of the saved (compact) input.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .depthwise_conv_2d import DepthwiseConv2DParams
+from .gradient import requantize_pow2
+from .update import (BackwardInputQuant, UpdateParams, apply_bias_deltas, apply_weight_deltas,
+                     backward_input_prepare, effective_multipliers, prng_draws,
+                     rounding_divide_by_pot64, sgd_deltas)
+
+
+def depthwise_conv_2d_backward_input_prepare(filter_scales, filter_shape, depth_multiplier
+                                             ) -> BackwardInputQuant:
+    """r_c, S_e, p for filter (1, KH, KW, C): an input element sums at most dm·KH·KW products."""
+    kh, kw, c = filter_shape[1], filter_shape[2], filter_shape[3]
+    return backward_input_prepare(filter_scales, c, depth_multiplier * kh * kw)
+
+
+def depthwise_conv_2d_backward_input_scratch_size(input_shape) -> int:
+    """Bytes of int32 scratch: one accumulator per input element."""
+    return 4 * int(np.prod(input_shape))
+
+
+def _padded_extent(out: int, stride: int, k: int, dil: int, pad: int, size: int) -> int:
+    return max((out - 1) * stride + (k - 1) * dil + 1, pad + size)
+
+
+def depthwise_conv_2d_backward_input(params: DepthwiseConv2DParams, quant: BackwardInputQuant,
+                                     grad: np.ndarray, grad_exponent: int, filter: np.ndarray,
+                                     input_shape) -> tuple[np.ndarray, int]:
+    """grad (N,OH,OW,C) int8 with exponent, filter (1,KH,KW,C) → input gradient (N,H,W,Ci)
+    int8 and its exponent."""
+    n, h, w, ci = input_shape
+    _, kh, kw, c = filter.shape
+    dm = params.depth_multiplier
+    if c != ci * dm:
+        raise ValueError(f"depthwise_conv_2d_backward_input: filter depth {c} != input depth "
+                         f"{ci} x depth multiplier {dm}")
+    _, oh, ow, _ = grad.shape
+    sh, sw, dh, dw = params.stride_h, params.stride_w, params.dilation_h, params.dilation_w
+    hq = grad.astype(np.int64) * quant.r.astype(np.int64)
+    acc = np.zeros((n, _padded_extent(oh, sh, kh, dh, params.pad_h, h),
+                    _padded_extent(ow, sw, kw, dw, params.pad_w, w), ci), dtype=np.int64)
+    wk = filter[0].astype(np.int64)
+    for ky in range(kh):
+        for kx in range(kw):
+            contrib = (hq * wk[ky, kx]).reshape(n, oh, ow, ci, dm).sum(axis=-1)
+            y0, x0 = ky * dh, kx * dw
+            acc[:, y0:y0 + (oh - 1) * sh + 1:sh, x0:x0 + (ow - 1) * sw + 1:sw, :] += contrib
+    acc = acc[:, params.pad_h:params.pad_h + h, params.pad_w:params.pad_w + w, :]
+    scratch = rounding_divide_by_pot64(acc, quant.p)
+    return requantize_pow2(scratch, grad_exponent + quant.s_e - 15 + quant.p)
+
+
+def depthwise_conv_2d_weight_grad(params: DepthwiseConv2DParams, input: np.ndarray,
+                                  grad: np.ndarray, kernel_hw: tuple[int, int]
+                                  ) -> tuple[np.ndarray, np.ndarray]:
+    """accW (KH, KW, I·dm) and accB (I·dm,) int64 for the saved input (N,H,W,I) and grad
+    (N,OH,OW,C); only the first I·dm channels (the trainable slice)."""
+    kh, kw = kernel_hw
+    n, oh, ow, _ = grad.shape
+    i = input.shape[3]
+    dm = params.depth_multiplier
+    cc = i * dm
+    sh, sw, dh, dw = params.stride_h, params.stride_w, params.dilation_h, params.dilation_w
+    x = input.astype(np.int64) + params.input_offset
+    hp = _padded_extent(oh, sh, kh, dh, params.pad_h, x.shape[1])
+    wp = _padded_extent(ow, sw, kw, dw, params.pad_w, x.shape[2])
+    xp = np.pad(x, ((0, 0), (params.pad_h, hp - params.pad_h - x.shape[1]),
+                    (params.pad_w, wp - params.pad_w - x.shape[2]), (0, 0)))
+    g = grad[..., :cc].astype(np.int64)
+    acc_w = np.empty((kh, kw, cc), dtype=np.int64)
+    for ky in range(kh):
+        for kx in range(kw):
+            y0, x0 = ky * dh, kx * dw
+            tap = xp[:, y0:y0 + (oh - 1) * sh + 1:sh, x0:x0 + (ow - 1) * sw + 1:sw, :]
+            tap = np.repeat(tap, dm, axis=-1)            # channel i·dm + m reads input i
+            acc_w[ky, kx] = (g * tap).sum(axis=(0, 1, 2))
+    return acc_w, g.sum(axis=(0, 1, 2))
+
+
+def depthwise_conv_2d_update(params: DepthwiseConv2DParams, update: UpdateParams,
+                             input: np.ndarray, grad: np.ndarray, grad_exponent: int,
+                             filter: np.ndarray, bias: np.ndarray | None, prng_state: int) -> int:
+    """In place: filter[0, :, :, :I·dm] and bias[:I·dm]. Draws: weights row-major over the
+    slice (ky, kx, c), then biases in c order. Returns the new PRNG state."""
+    _, kh, kw, c = filter.shape
+    cc = input.shape[3] * params.depth_multiplier
+    if cc > c or grad.shape[3] != c:
+        raise ValueError(f"depthwise_conv_2d_update: input depth {input.shape[3]} x dm "
+                         f"{params.depth_multiplier}, filter {filter.shape}, grad {grad.shape}")
+    if update.update_bias and bias is None:
+        raise ValueError("depthwise_conv_2d_update: update_bias without a bias tensor")
+    acc_w, acc_b = depthwise_conv_2d_weight_grad(params, input, grad, (kh, kw))
+    if update.update_weights:
+        m, s = effective_multipliers(update.weight_factor, update.lr)
+        bits, prng_state = prng_draws(prng_state, acc_w.size)
+        d = sgd_deltas(acc_w.ravel(), grad_exponent, np.tile(m[:cc], kh * kw),
+                       np.tile(s[:cc], kh * kw), bits).reshape(acc_w.shape)
+        filter[0, :, :, :cc] = apply_weight_deltas(filter[0, :, :, :cc], d)
+    if update.update_bias:
+        m, s = effective_multipliers(update.bias_factor, update.lr)
+        bits, prng_state = prng_draws(prng_state, cc)
+        bias[:cc] = apply_bias_deltas(bias[:cc],
+                                      sgd_deltas(acc_b, grad_exponent, m[:cc], s[:cc], bits))
+    return prng_state

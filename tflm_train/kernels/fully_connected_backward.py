@@ -1,0 +1,74 @@
+"""FULLY_CONNECTED training kernels: input gradient and the fused weight/bias gradient +
+in-place QAS update. Mirrors micro_ops/kernels/tt_fully_connected_backward.c.
+
+Params are the forward ``FullyConnectedParams`` (only input_offset is used). Per-tensor weight
+quantization is handled by the prepare helpers, which broadcast one scale to every unit.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .fully_connected import FullyConnectedParams
+from .gradient import requantize_pow2
+from .update import (BackwardInputQuant, UpdateParams, apply_bias_deltas, apply_weight_deltas,
+                     backward_input_prepare, effective_multipliers, exact_matmul, prng_draws,
+                     rounding_divide_by_pot64, sgd_deltas)
+
+
+def fully_connected_backward_input_prepare(filter_scales, filter_shape) -> BackwardInputQuant:
+    """r_c, S_e, p for filter (units, depth): an input element sums `units` products."""
+    return backward_input_prepare(filter_scales, filter_shape[0], filter_shape[0])
+
+
+def fully_connected_backward_input_scratch_size(input_shape) -> int:
+    """Bytes of int32 scratch: one accumulator per input element (batches · depth)."""
+    return 4 * int(np.prod(input_shape))
+
+
+def fully_connected_backward_input(params: FullyConnectedParams, quant: BackwardInputQuant,
+                                   grad: np.ndarray, grad_exponent: int, filter: np.ndarray
+                                   ) -> tuple[np.ndarray, int]:
+    """grad (batches, units) int8 with exponent, filter (units, depth) → input gradient
+    (batches, depth) int8 and its exponent."""
+    units, depth = filter.shape[0], filter.shape[-1]
+    hq = grad.reshape(-1, units).astype(np.int64) * quant.r.astype(np.int64)
+    acc = exact_matmul(hq, filter.reshape(units, depth), (1 << 22) * 128 * units)
+    scratch = rounding_divide_by_pot64(acc, quant.p)
+    return requantize_pow2(scratch, grad_exponent + quant.s_e - 15 + quant.p)
+
+
+def fully_connected_weight_grad(params: FullyConnectedParams, input: np.ndarray,
+                                grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """accW (units, I) and accB (units,) int64 for the saved input (batches, I)."""
+    units = grad.shape[-1]
+    g = grad.reshape(-1, units)
+    x = input.reshape(g.shape[0], -1).astype(np.int64) + params.input_offset
+    return exact_matmul(g.T, x, 128 * 256 * g.shape[0]), g.astype(np.int64).sum(axis=0)
+
+
+def fully_connected_update(params: FullyConnectedParams, update: UpdateParams,
+                           input: np.ndarray, grad: np.ndarray, grad_exponent: int,
+                           filter: np.ndarray, bias: np.ndarray | None, prng_state: int) -> int:
+    """In place: filter[:, :I] (I = depth of the saved input (batches, I)) and bias (units,).
+    Draws: weights row-major (c, i), then biases in c order. Returns the new PRNG state."""
+    units, depth = filter.shape[0], filter.shape[-1]
+    batches = grad.size // units
+    ic = input.size // batches
+    if ic > depth or grad.shape[-1] != units:
+        raise ValueError(f"fully_connected_update: input depth {ic}, filter {filter.shape}, "
+                         f"grad {grad.shape}")
+    if update.update_bias and bias is None:
+        raise ValueError("fully_connected_update: update_bias without a bias tensor")
+    acc_w, acc_b = fully_connected_weight_grad(params, input, grad)
+    if update.update_weights:
+        m, s = effective_multipliers(update.weight_factor, update.lr)
+        bits, prng_state = prng_draws(prng_state, acc_w.size)
+        d = sgd_deltas(acc_w.ravel(), grad_exponent, np.repeat(m, ic), np.repeat(s, ic),
+                       bits).reshape(acc_w.shape)
+        w2 = filter.reshape(units, depth)
+        w2[:, :ic] = apply_weight_deltas(w2[:, :ic], d)
+    if update.update_bias:
+        m, s = effective_multipliers(update.bias_factor, update.lr)
+        bits, prng_state = prng_draws(prng_state, units)
+        bias[:] = apply_bias_deltas(bias, sgd_deltas(acc_b, grad_exponent, m, s, bits))
+    return prng_state

@@ -1,0 +1,202 @@
+"""The in-place QAS update primitive shared by the MAC training kernels, and their prepare-time
+constants. Same names and bits as micro_ops/kernels/tt_update.c; see docs/training-numerics.md.
+
+Run time is integer-only: ``update_multiplier`` combines a compile-time per-channel factor with
+the run-time learning rate, ``sgd_delta`` turns an accumulated gradient into a stochastically
+rounded int32 step in units of one parameter LSB. The *_prepare / factor helpers use doubles.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..quant import INT32_MAX, round_away, saturating_rounding_doubling_high_mul
+from .conv_2d import PerChannelQuant
+from .gradient import prng_next
+
+_MASK64 = (1 << 64) - 1
+R_MAX = 62  # largest number of fractional bits kept before the stochastic rounding
+
+
+@dataclass
+class UpdateParams:
+    """tt_update_params: per-output-channel factors (compile time), lr (run time), flags."""
+
+    weight_factor: PerChannelQuant   # s_x / s_w[c] (QAS) or s_x * s_w[c] (plain SGD)
+    bias_factor: PerChannelQuant     # 1 / (s_x * s_w[c]) (QAS) or s_x * s_w[c] (plain SGD)
+    lr: tuple[int, int]              # tt_quant_mult {multiplier, shift}
+    update_weights: int
+    update_bias: int
+
+
+@dataclass
+class BackwardInputQuant:
+    """tt_backward_input_quant: r_c in Q15 (per output channel), S_e and the pre-shift p."""
+
+    r: np.ndarray   # int32, 0 <= r_c < 2^15
+    s_e: int
+    p: int
+
+
+# --------------------------------------------------------------------------- prepare time
+
+def update_factor(real: float) -> tuple[int, int]:
+    """real >= 0 → (multiplier, shift) with real ≈ multiplier · 2^(shift − 31), multiplier in
+    [2^30, 2^31). Like QuantizeMultiplier but tiny values are not flushed to zero: a small
+    factor times a small lr must still give a (small) update."""
+    real = float(real)
+    if not (real >= 0.0 and math.isfinite(real)):
+        raise ValueError(f"update factor must be finite and >= 0, got {real}")
+    if real == 0.0:
+        return 0, 0
+    q, exp = math.frexp(real)
+    q_fixed = int(round_away(q * (1 << 31)))
+    if q_fixed == (1 << 31):
+        q_fixed //= 2
+        exp += 1
+    return q_fixed, exp
+
+
+def update_lr(lr: float) -> tuple[int, int]:
+    """Float learning rate → the run-time (multiplier, shift) pair."""
+    return update_factor(lr)
+
+
+def update_factors(input_scale, filter_scales, n_channels: int, qas: bool
+                   ) -> tuple[PerChannelQuant, PerChannelQuant]:
+    """Per-output-channel (weight factor, bias factor). filter_scales has 1 (per tensor) or
+    n_channels entries. QAS: s_x/s_w[c] and 1/(s_x·s_w[c]); plain SGD: s_x·s_w[c] for both.
+    float32 scales are widened to double before any arithmetic (as in C)."""
+    sx = float(np.float32(input_scale))
+    sw = np.asarray(filter_scales, dtype=np.float32).ravel()
+    if sw.size not in (1, n_channels):
+        raise ValueError(f"{sw.size} filter scales for {n_channels} channels")
+    wm, ws, bm, bs = [], [], [], []
+    for c in range(n_channels):
+        s = float(sw[0] if sw.size == 1 else sw[c])
+        if qas:
+            w, b = update_factor(sx / s), update_factor(1.0 / (sx * s))
+        else:
+            w = b = update_factor(sx * s)
+        wm.append(w[0]); ws.append(w[1]); bm.append(b[0]); bs.append(b[1])
+    as32 = lambda v: np.array(v, dtype=np.int32)  # noqa: E731
+    return (PerChannelQuant(as32(wm), as32(ws)), PerChannelQuant(as32(bm), as32(bs)))
+
+
+def backward_input_prepare(filter_scales, n_channels: int, fan_out: int) -> BackwardInputQuant:
+    """r_c = round(2^15 · s_w[c] / 2^S_e) with S_e = floor(log2 max s_w) + 1, and the pre-shift
+    p: the smallest with 128·128·(2^15 − 1)·fan_out / 2^p < 2^30, so the rounded scratch
+    value fits int32 with a bit to spare. fan_out = the number of (channel, tap) products
+    summed into one input-gradient element (at most)."""
+    sw = np.asarray(filter_scales, dtype=np.float32).ravel()
+    if sw.size not in (1, n_channels):
+        raise ValueError(f"{sw.size} filter scales for {n_channels} channels")
+    if fan_out < 1 or not np.all(sw > 0):
+        raise ValueError("fan_out must be >= 1 and filter scales > 0")
+    s_e = math.frexp(float(sw.max()))[1]   # max = m·2^E, m in [0.5, 1) → floor(log2)+1 = E
+    r = []
+    for c in range(n_channels):
+        s = float(sw[0] if sw.size == 1 else sw[c])
+        # s / 2^S_e < 1, but may round up to 2^15: clamp to keep r_c < 2^15.
+        r.append(min(int(round_away(math.ldexp(s, 15 - s_e))), (1 << 15) - 1))
+    bound = 128 * 128 * ((1 << 15) - 1) * int(fan_out)
+    p = max(0, bound.bit_length() - 30)
+    return BackwardInputQuant(np.array(r, dtype=np.int32), s_e, p)
+
+
+# --------------------------------------------------------------------------- run time
+
+def update_multiplier(factor_multiplier: int, factor_shift: int, lr_multiplier: int,
+                      lr_shift: int) -> tuple[int, int]:
+    """Effective (multiplier, shift) = factor · lr: high-mul of the multipliers, shifts add."""
+    m = int(saturating_rounding_doubling_high_mul(int(factor_multiplier), int(lr_multiplier)))
+    return m, int(factor_shift) + int(lr_shift)
+
+
+def sgd_delta(acc: int, e_acc: int, multiplier: int, shift: int, prng_state: int
+              ) -> tuple[int, int]:
+    """One stochastically rounded update (int32, parameter LSBs) and the new PRNG state.
+    Scalar twin of tt_sgd_delta; ``sgd_deltas`` is the vectorised form used by the kernels."""
+    state, bits = prng_next(prng_state)
+    d = sgd_deltas(np.array([acc], dtype=np.int64), e_acc, np.array([multiplier]),
+                   np.array([shift]), np.array([bits], dtype=np.uint64))
+    return int(d[0]), state
+
+
+def sgd_deltas(acc, e_acc: int, multiplier, shift, bits) -> np.ndarray:
+    """Vectorised sgd_delta: acc int64[n], multiplier/shift broadcast, bits = the n PRNG draws
+    (uint64) in order. Returns int64 deltas in int32 range."""
+    acc = np.asarray(acc, dtype=np.int64)
+    m = np.broadcast_to(np.asarray(multiplier, dtype=np.int64), acc.shape)
+    sh = np.broadcast_to(np.asarray(shift, dtype=np.int64), acc.shape)
+    bits = np.asarray(bits, dtype=np.uint64)
+    neg = (acc < 0) != (m < 0)
+    mag = np.abs(acc).astype(np.uint64)            # |INT64_MIN| wraps to 2^63 in uint64: right
+    # Pre-shift |acc| >= 2^31 to 31 bits (truncating the magnitude); k joins the exponent.
+    k = np.zeros(acc.shape, dtype=np.int64)
+    for j in range(33):
+        k += (mag >> np.uint64(31 + j)) != 0
+    a32 = mag >> k.astype(np.uint64)
+    t = a32 * np.abs(m).astype(np.uint64)          # < 2^62, exact
+    r_bits = 31 - sh - int(e_acc) - k
+    # R > 62: drop the extra low bits of |t| (|t| < 2^62, so a shift >= 62 leaves 0).
+    extra = np.clip(r_bits - R_MAX, 0, 63).astype(np.uint64)
+    t = np.where(r_bits > R_MAX, t >> extra, t)
+    r_bits = np.minimum(r_bits, R_MAX)
+    # R > 0: floor((|t| + r) / 2^R), r = the top R bits of the draw.
+    rp = np.maximum(r_bits, 1).astype(np.uint64)
+    r = bits >> (np.uint64(64) - rp)
+    d_frac = (t + r) >> rp
+    # R <= 0: exact left shift by -R, saturating.
+    ls = np.clip(-r_bits, 0, 63).astype(np.uint64)
+    fits = (-r_bits < 32) & (t <= (np.uint64(INT32_MAX) >> np.minimum(ls, np.uint64(31))))
+    d_left = np.where(t == 0, np.uint64(0),
+                      np.where(fits, t << np.minimum(ls, np.uint64(31)), np.uint64(INT32_MAX)))
+    d = np.where(r_bits > 0, np.minimum(d_frac, np.uint64(INT32_MAX)), d_left).astype(np.int64)
+    return np.where(neg, -d, d)
+
+
+def prng_draws(state: int, n: int) -> tuple[np.ndarray, int]:
+    """The next n xorshift64* outputs (uint64) and the new state."""
+    out = np.empty(n, dtype=np.uint64)
+    for i in range(n):
+        state, out[i] = prng_next(state)
+    return out, state
+
+
+def apply_weight_deltas(w: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """W̄ ← clamp(W̄ − Δ, −127, 127) (int8)."""
+    return np.clip(w.astype(np.int64) - delta, -127, 127).astype(np.int8)
+
+
+def apply_bias_deltas(b: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """b ← clamp_int32(b − Δb)."""
+    return np.clip(b.astype(np.int64) - delta, -(1 << 31), INT32_MAX).astype(np.int32)
+
+
+def effective_multipliers(factor: PerChannelQuant, lr: tuple[int, int]
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """update_multiplier of every channel's factor with the lr: (int64[C], int64[C])."""
+    m = saturating_rounding_doubling_high_mul(factor.multiplier.astype(np.int64), int(lr[0]))
+    return np.asarray(m, dtype=np.int64), factor.shift.astype(np.int64) + int(lr[1])
+
+
+def rounding_divide_by_pot64(x, exponent: int) -> np.ndarray:
+    """Round-half-away-from-zero right shift of int64 values (the p pre-shift of the scratch)."""
+    x = np.asarray(x, dtype=np.int64)
+    if exponent == 0:
+        return x
+    mask = np.int64((1 << exponent) - 1)
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + (remainder > threshold)
+
+
+def exact_matmul(a: np.ndarray, b: np.ndarray, bound: int) -> np.ndarray:
+    """Integer matrix product, int64 result. float64 BLAS is exact when every partial sum is an
+    integer below 2^53 (bound = max |a|·max |b|·inner size); otherwise int64 matmul."""
+    if bound < (1 << 53):
+        return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    return a.astype(np.int64) @ b.astype(np.int64)

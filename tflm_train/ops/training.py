@@ -1,0 +1,242 @@
+"""Numpy glue of the training custom ops (docs/train-format.md), one small class per op.
+
+Options come from the op's FlexBuffer map; all constants are integers fixed at compile time.
+Gradients travel as (int8 array, int32 [1] exponent); the exponent NO_GRADIENT (INT32_MIN)
+means "no label this invoke": backward ops pass it on and update nothing.
+The C twins are micro_ops/engine/ops/tt_op_train_*.c.
+"""
+from __future__ import annotations
+
+import numpy as np
+from flatbuffers import flexbuffers
+
+from ..kernels.add_backward import add_backward
+from ..kernels.conv_2d import Conv2DParams, PerChannelQuant
+from ..kernels.conv_2d_backward import conv_2d_backward_input, conv_2d_update
+from ..kernels.depthwise_conv_2d import DepthwiseConv2DParams
+from ..kernels.depthwise_conv_2d_backward import (depthwise_conv_2d_backward_input,
+                                                  depthwise_conv_2d_update)
+from ..kernels.fully_connected import FullyConnectedParams
+from ..kernels.fully_connected_backward import (fully_connected_backward_input,
+                                                fully_connected_update)
+from ..kernels.loss import SoftmaxCrossEntropyParams, softmax_cross_entropy
+from ..kernels.mask import activation_mask, apply_activation_mask
+from ..kernels.mean_backward import mean_backward
+from ..kernels.pad import PadParams
+from ..kernels.pad_backward import pad_backward
+from ..kernels.pooling import PoolParams
+from ..kernels.pooling_backward import average_pool_2d_backward, max_pool_2d_backward
+from ..kernels.training_util import grad_accumulate, save_slice
+from ..kernels.update import BackwardInputQuant, UpdateParams
+from .base import OpKernel
+
+NO_GRADIENT = -(1 << 31)
+
+
+def _exp(value) -> np.ndarray:
+    return np.array([value], dtype=np.int32)
+
+
+class TrainingOp(OpKernel):
+    def __init__(self, graph, op):
+        super().__init__(graph, op)
+        self.opts = flexbuffers.Loads(op.custom_options) if op.custom_options else {}
+
+    def opt(self, key: str, default=None):
+        if key not in self.opts and default is None:
+            raise self.unsupported(f"missing option '{key}'")
+        return int(self.opts.get(key, default))
+
+    def no_gradient(self) -> list[np.ndarray]:
+        """Zero gradients with the NO_GRADIENT exponent on every (grad, exp) output pair."""
+        outs = []
+        for i in self.op.outputs:
+            t = self.graph.tensors[i]
+            outs.append(np.full(t.shape, NO_GRADIENT if t.dtype == np.int32 else 0, t.dtype))
+        return outs
+
+
+class ActMask(TrainingOp):
+    def eval(self, inputs):
+        return [activation_mask(inputs[0], (self.opt("act_min"), self.opt("act_max")))]
+
+
+class SaveSlice(TrainingOp):
+    def eval(self, inputs):
+        return [save_slice(inputs[0], self.opt("channels"))]
+
+
+class SoftmaxXent(TrainingOp):
+    def __init__(self, graph, op):
+        super().__init__(graph, op)
+        self.params = SoftmaxCrossEntropyParams(**{k: int(v) for k, v in self.opts.items()})
+
+    def eval(self, inputs):
+        logits, label = inputs
+        lab = int(np.asarray(label).reshape(-1)[0])
+        if lab < 0:  # no label: inference
+            return [np.zeros(1, np.int32), np.zeros_like(logits), _exp(NO_GRADIENT)]
+        loss, grad, e = softmax_cross_entropy(self.params, logits.reshape(-1), lab)
+        return [np.array([loss], np.int32), grad.reshape(logits.shape), _exp(e)]
+
+
+class GradAccumulate(TrainingOp):
+    def eval(self, inputs):
+        g, e = grad_accumulate(inputs[0], int(inputs[1][0]), inputs[2], int(inputs[3][0]))
+        return [g, _exp(e)]
+
+
+class _MacGrad(TrainingOp):
+    """TT_*_GRAD of CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED: mask, input gradient (from
+    the forward weights), then the fused in-place QAS update of the trainable slice."""
+
+    def activation(self) -> tuple[int, int]:
+        return self.opt("act_min"), self.opt("act_max")
+
+    def backward_quant(self, r) -> BackwardInputQuant:
+        p = self.opt("grad_pre_shift")
+        return BackwardInputQuant(np.asarray(r, np.int32), self.opt("grad_exp_offset") + 15 - p, p)
+
+    def eval(self, inputs):
+        gy, ey, mask, y, w, b, sx, w_mult, w_shift, b_mult, b_shift, r, state = inputs
+        e = int(ey[0])
+        if e == NO_GRADIENT:
+            return self.no_gradient()
+        g = np.asarray(gy, np.int8)
+        if mask is not None:
+            g = apply_activation_mask(g, mask)
+        elif y is not None:
+            g = apply_activation_mask(g, activation_mask(y, self.activation()))
+        outs = []
+        if r is not None:
+            x_shape = self.graph.tensors[self.op.outputs[0]].shape
+            gx, ex = self.backward_input(self.backward_quant(r), g, e, w, x_shape)
+            outs = [gx.reshape(x_shape), _exp(ex)]
+        uw, ub = self.opt("update_weights"), self.opt("update_bias")
+        if uw or ub:
+            zero = np.zeros(1, np.int32)
+            upd = UpdateParams(
+                weight_factor=PerChannelQuant(w_mult if w_mult is not None else zero,
+                                              w_shift if w_shift is not None else zero),
+                bias_factor=PerChannelQuant(b_mult if b_mult is not None else zero,
+                                            b_shift if b_shift is not None else zero),
+                lr=(int(state[0]), int(state[1])), update_weights=uw, update_bias=ub)
+            prng = (int(state[2]) & 0xFFFFFFFF) | ((int(state[3]) & 0xFFFFFFFF) << 32)
+            prng = self.update(upd, sx, g, e, w, b, prng)  # sx is None for bias-only
+            state[2] = np.int64(prng & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+            state[3] = np.int64(prng >> 32).astype(np.uint32).view(np.int32)
+        return outs
+
+
+class Conv2DGrad(_MacGrad):
+    def __init__(self, graph, op):
+        super().__init__(graph, op)
+        self.params = Conv2DParams(
+            input_offset=self.opt("input_offset"), output_offset=0,
+            stride_w=self.opt("stride_w"), stride_h=self.opt("stride_h"),
+            dilation_w=self.opt("dilation_w"), dilation_h=self.opt("dilation_h"),
+            pad_w=self.opt("pad_w"), pad_h=self.opt("pad_h"), activation=self.activation())
+
+    def backward_input(self, q, g, e, w, x_shape):
+        return conv_2d_backward_input(self.params, q, g, e, w, x_shape)
+
+    def update(self, upd, sx, g, e, w, b, prng):
+        return conv_2d_update(self.params, upd, sx, g, e, w, b, prng)
+
+
+class DepthwiseConv2DGrad(Conv2DGrad):
+    def __init__(self, graph, op):
+        TrainingOp.__init__(self, graph, op)
+        self.params = DepthwiseConv2DParams(
+            input_offset=self.opt("input_offset"), output_offset=0,
+            stride_w=self.opt("stride_w"), stride_h=self.opt("stride_h"),
+            dilation_w=self.opt("dilation_w"), dilation_h=self.opt("dilation_h"),
+            pad_w=self.opt("pad_w"), pad_h=self.opt("pad_h"),
+            depth_multiplier=self.opt("depth_multiplier"), activation=self.activation())
+
+    def backward_input(self, q, g, e, w, x_shape):
+        return depthwise_conv_2d_backward_input(self.params, q, g, e, w, x_shape)
+
+    def update(self, upd, sx, g, e, w, b, prng):
+        return depthwise_conv_2d_update(self.params, upd, sx, g, e, w, b, prng)
+
+
+class FullyConnectedGrad(_MacGrad):
+    def __init__(self, graph, op):
+        super().__init__(graph, op)
+        self.params = FullyConnectedParams(
+            input_offset=self.opt("input_offset"), output_offset=0,
+            per_channel=1, activation=self.activation())
+
+    def backward_input(self, q, g, e, w, x_shape):
+        return fully_connected_backward_input(self.params, q, g, e, w)
+
+    def update(self, upd, sx, g, e, w, b, prng):
+        return fully_connected_update(self.params, upd, sx, g, e, w, b, prng)
+
+
+class AddGrad(TrainingOp):
+    def eval(self, inputs):
+        gy, ey, mask = inputs
+        e = int(ey[0])
+        if e == NO_GRADIENT:
+            return self.no_gradient()
+        s1 = self.graph.tensors[self.op.outputs[0]].shape
+        s2 = self.graph.tensors[self.op.outputs[2]].shape
+        g1, e1, g2, e2 = add_backward(gy, e, s1, s2, mask)
+        return [g1, _exp(e1), g2, _exp(e2)]
+
+
+class _ShapeGrad(TrainingOp):
+    def input_shape(self):
+        return self.graph.tensors[self.op.outputs[0]].shape
+
+
+class AveragePool2DGrad(_ShapeGrad):
+    def pool_params(self) -> PoolParams:
+        return PoolParams(stride_w=self.opt("stride_w"), stride_h=self.opt("stride_h"),
+                          filter_w=self.opt("filter_w"), filter_h=self.opt("filter_h"),
+                          pad_w=self.opt("pad_w"), pad_h=self.opt("pad_h"), activation=(-128, 127))
+
+    def eval(self, inputs):
+        e = int(inputs[1][0])
+        if e == NO_GRADIENT:
+            return self.no_gradient()
+        g, ex = average_pool_2d_backward(self.pool_params(), inputs[0], e, self.input_shape())
+        return [g, _exp(ex)]
+
+
+class MaxPool2DGrad(AveragePool2DGrad):
+    def eval(self, inputs):
+        e = int(inputs[1][0])
+        if e == NO_GRADIENT:
+            return self.no_gradient()
+        g, ex = max_pool_2d_backward(self.pool_params(), inputs[0], e, inputs[2])
+        return [g, _exp(ex)]
+
+
+class MeanGrad(_ShapeGrad):
+    def eval(self, inputs):
+        e = int(inputs[1][0])
+        if e == NO_GRADIENT:
+            return self.no_gradient()
+        shape = self.input_shape()
+        keep = tuple(1 if d in (1, 2) else n for d, n in enumerate(shape))
+        g, ex = mean_backward(np.asarray(inputs[0]).reshape(keep), e, shape)
+        return [g, _exp(ex)]
+
+
+class PadGrad(_ShapeGrad):
+    def eval(self, inputs):
+        e = int(inputs[1][0])
+        if e == NO_GRADIENT:
+            return self.no_gradient()
+        shape = self.input_shape()
+        out_shape = np.asarray(inputs[0]).shape
+        rank = len(shape)
+        before = [self.opt(f"pad_{d}", 0) for d in range(rank)]
+        after = [out_shape[d] - shape[d] - before[d] for d in range(rank)]
+        lead = 4 - rank
+        params = PadParams(before=tuple([0] * lead + before), after=tuple([0] * lead + after),
+                           pad_value=0)
+        return [pad_backward(params, inputs[0], shape), inputs[1].copy()]
