@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import os
 
 import numpy as np
 import pytest
@@ -23,10 +24,13 @@ SYMBOLS = ("tt_sgd_delta", "tt_update_multiplier", "tt_update_factors", "tt_upda
 
 
 def load_lib() -> ctypes.CDLL:
-    spec = importlib.util.find_spec("tflm_train._micro_ops")
-    if spec is None or spec.origin is None:
-        pytest.skip("C library not built (python setup.py build_ext --inplace)")
-    lib = ctypes.CDLL(spec.origin)
+    path = os.environ.get("TT_MICRO_OPS_LIB")  # override: a library built elsewhere
+    if not path:
+        spec = importlib.util.find_spec("tflm_train._micro_ops")
+        if spec is None or spec.origin is None:
+            pytest.skip("C library not built (python setup.py build_ext --inplace)")
+        path = spec.origin
+    lib = ctypes.CDLL(path)
     for sym in SYMBOLS:
         if not hasattr(lib, sym):
             pytest.skip(f"C library has no {sym}; rebuild it")

@@ -21,9 +21,9 @@ from tflm_train.kernels.fully_connected import FullyConnectedParams
 from tflm_train.kernels.fully_connected_backward import (
     fully_connected_backward_input, fully_connected_backward_input_prepare,
     fully_connected_update, fully_connected_weight_grad)
-from tflm_train.kernels.gradient import prng_seed
+from tflm_train.kernels.gradient import prng_next, prng_seed
 from tflm_train.kernels.update import (UpdateParams, backward_input_prepare, sgd_delta,
-                                       update_factor, update_factors, update_lr,
+                                       sgd_deltas, update_factor, update_factors, update_lr,
                                        update_multiplier)
 from tflm_train.quant import compute_padding
 
@@ -165,13 +165,16 @@ def test_sgd_delta_numpy_matches_c(lib):
     rng = np.random.default_rng(11)
     state = prng_seed(3)
     paths = {"pre": 0, "cap": 0, "left": 0, "sat": 0, "frac": 0}
-    for t in range(6000):
+    for t in range(4000):
         acc = int(rng.integers(-(1 << 62), 1 << 62)) >> int(rng.integers(0, 63))
         if t % 5 == 0:
             acc = int(rng.integers(-300, 301))
         e = int(rng.integers(-40, 10))
         m = int(rng.integers(0, 1 << 31))
         s = int(rng.integers(-60, 40))
+        if t % 5 == 1:  # R <= 0 without saturation: small acc and multiplier
+            m = int(rng.integers(0, 1 << 12))
+            s = 31 - e + int(rng.integers(0, 12))
         dn, sn = sgd_delta(acc, e, m, s, state)
         dc, sc = cb.sgd_delta(lib, acc, e, m, s, state)
         assert (dn, sn) == (dc, sc), (acc, e, m, s)
@@ -183,7 +186,7 @@ def test_sgd_delta_numpy_matches_c(lib):
         paths["sat"] += abs(dn) == INT32_MAX
         paths["frac"] += 0 < r <= 62 and dn != 0
         state = sn
-    assert min(paths.values()) > 50, paths  # every path exercised
+    assert min(paths.values()) > 30, paths  # every path exercised
     for acc in (0, 1, -1, (1 << 63) - 1, -(1 << 63), (1 << 31), -(1 << 31)):
         for m, s in ((1 << 30, 0), ((1 << 31) - 1, 31), (1, -70)):
             assert sgd_delta(acc, 0, m, s, 99) == cb.sgd_delta(lib, acc, 0, m, s, 99)
@@ -217,21 +220,24 @@ def test_stochastic_rounding_is_unbiased():
     Bernoulli(0.25) mean is 0.007, tolerance 0.03 (> 4 sigma)."""
     n = 4000
     states = [prng_seed(s) for s in range(n)]
+    bits = np.array([prng_next(st)[1] for st in states], dtype=np.uint64)
+    assert sgd_delta(1, 0, 1 << 30, -1, states[7])[0] == sgd_deltas([1], 0, 1 << 30, -1, bits[7:8])[0]
     cases = [  # (acc, e, multiplier, shift) → expected mean
         ((1, 0, 1 << 30, -1), 0.25),             # 2^30 · 2^-32, R = 32
         ((-1, 0, 1 << 30, -1), -0.25),
         ((3, -4, 1 << 30, 0), 3 * 2.0 ** -5),    # 0.09375
-        ((5, 0, 1 << 30, -31), 5 * 0.25 ** 0 * 2.0 ** -32 * 2 ** 30 * 2 ** 0),  # R = 62: 1.25
+        ((5, 0, 1 << 30, -1), 1.25),
+        (((1 << 31) - 1, 0, (1 << 31) - 1, -31), ((1 << 31) - 1) ** 2 * 2.0 ** -62),  # R = 62
         (((1 << 31) - 1, 0, 1 << 30, -32), ((1 << 31) - 1) * 2.0 ** -33),      # R = 63 → cap
         ((1 << 33, 0, 1 << 30, -35), 2.0 ** 33 * 2.0 ** -36),                  # pre-shift k = 3
     ]
     for (acc, e, m, s), expected in cases:
-        d = np.array([sgd_delta(acc, e, m, s, st)[0] for st in states])
+        d = sgd_deltas(np.full(n, acc), e, m, s, bits)   # one draw per seed
         assert abs(d.mean() - expected) < 0.03, (acc, e, m, s, d.mean(), expected)
         # only the two neighbouring integers occur
         assert set(np.unique(d)) <= {math.floor(expected), math.ceil(expected)}
     # a 0.25 LSB weight step moves the weight by one LSB about 25% of the time
-    d = np.array([sgd_delta(1, 0, 1 << 30, -1, st)[0] for st in states])
+    d = sgd_deltas(np.ones(n, np.int64), 0, 1 << 30, -1, bits)
     assert 0.22 < (d == 1).mean() < 0.28
 
 
@@ -312,25 +318,26 @@ def test_backward_input_numpy_matches_c(lib, op):
 def test_update_numpy_matches_c(lib, op):
     """Random layers, partial slices, either flag off, QAS on/off: same bits and state."""
     rng = np.random.default_rng(17 + len(op))
-    checked = 0
+    checked = changed = 0
     while checked < 40:
         case = _random_case(rng, op)
         if case is None:
             continue
         params, x, f, bias, grad, s_x, s_w, _ = case
         flags = [(1, 1), (1, 0), (0, 1)][checked % 3]
-        lr = float(10.0 ** rng.uniform(-4, 0))
+        lr = float(10.0 ** rng.uniform(-1.5, 0.5))
         up = _update_params(s_x, s_w, len(s_w), lr, qas=checked % 4 != 3, weights=flags[0],
                             bias=flags[1])
-        e = int(rng.integers(-14, -4))
+        e = int(rng.integers(-9, -4))
         fn, bn, _ = _check_update_bits(lib, op, params, up, x, grad, e, f, bias, checked)
         if flags[0]:
-            assert (fn != f).any()
+            changed += bool((fn != f).any())
         else:
             np.testing.assert_array_equal(fn, f)
         if not flags[1]:
             np.testing.assert_array_equal(bn, bias)
         checked += 1
+    assert changed >= 20  # of the 27 weight updates: the test compares real updates
 
 
 # --------------------------------------------------------------------------- properties
@@ -351,7 +358,8 @@ def _fc_single(x_val, g_val, batches, copies, s_x, s_w, lr, qas, seed, bias_val=
 def test_qas_update_matches_float_sgd():
     """QAS: E[ΔW̄]·s_w equals the float SGD step −lr·G_W (and E[Δb̄]·s_x·s_w equals −lr·G_b).
     Mean over 400 seeds × 8 identical elements: standard error ≤ 0.5/sqrt(3200) = 0.009 LSB,
-    tolerance 0.04 LSB (4 sigma) plus 1e-6 relative for the 31-bit constants.
+    tolerance 0.04 LSB (4 sigma); the bias (one element per seed) 0.025 LSB, tolerance 0.1;
+    plus 1e-6 relative for the 31-bit constants.
     Without QAS the per-lr update is smaller by s_w² (weights) and (s_x·s_w)² (bias)."""
     s_x, s_w, zp = 0.05, 0.37, 3
     x_val, g_val, batches, e_g = 40, -25, 4, -10
@@ -369,10 +377,10 @@ def test_qas_update_matches_float_sgd():
             dbs.append(db)
         return float(np.mean(dws)), float(np.mean(dbs))
 
-    lr = 0.013
+    lr = 5.3   # ≈ 2.6 LSB weight step, ≈ 28 LSB bias step
     w_on, b_on = mean_steps(lr, True)
     assert abs(w_on * sw32 - (-lr * gw_real)) < 0.04 * sw32 + 1e-6 * abs(lr * gw_real)
-    assert abs(b_on * sx32 * sw32 - (-lr * gb_real)) < 0.04 * sx32 * sw32 + 1e-6 * abs(lr * gb_real)
+    assert abs(b_on * sx32 * sw32 - (-lr * gb_real)) < 0.1 * sx32 * sw32 + 1e-6 * abs(lr * gb_real)
     assert abs(w_on) > 1  # not a trivial 0 == 0
     # QAS off, lrs chosen so both updates are a few LSB: per-lr ratio s_w² and (s_x·s_w)²
     lr_w, lr_b = lr / sw32 ** 2, lr / (sx32 * sw32) ** 2
@@ -405,12 +413,12 @@ def test_saturation(lib, op):
     params, x, f, bias, grad, s_x, s_w, _ = case
     grad = np.full_like(grad, 127)
     up = _update_params(s_x, s_w, len(s_w), 1e6)      # huge steps
-    bias = np.where(np.arange(len(bias)) % 2 == 0, INT32_MAX - 5, INT32_MIN + 5).astype(np.int32)
     # positive x - zp everywhere so every weight gradient is positive → W decreases
     params.input_offset = 128
     x = np.full_like(x, 100)
     for sign in (1, -1):
         g = (sign * grad).astype(np.int8)
+        bias = np.full(len(s_w), INT32_MIN + 5 if sign == 1 else INT32_MAX - 5, np.int32)
         fn, bn, _ = _check_update_bits(lib, op, params, up, x, g, -5, f, bias, 1)
         sl = fn[..., :x.shape[-1]] if op != "depthwise_conv_2d" else fn
         expected = -127 if sign == 1 else 127
@@ -422,7 +430,7 @@ def test_saturation(lib, op):
 @pytest.mark.parametrize("op", OPS)
 def test_partial_slice_updates_only_the_slice(lib, op):
     rng = np.random.default_rng(21)
-    checked = 0
+    checked = changed = 0
     while checked < 10:
         case = _random_case(rng, op)
         if case is None:
@@ -437,10 +445,11 @@ def test_partial_slice_updates_only_the_slice(lib, op):
         up = _update_params(s_x, s_w, len(s_w), 0.5)
         fn, bn, _ = _check_update_bits(lib, op, params, up, x, grad, -6, f, bias, checked)
         np.testing.assert_array_equal(fn[..., ic:], f[..., ic:])
-        assert (fn[..., :ic] != f[..., :ic]).any()
+        changed += bool((fn[..., :ic] != f[..., :ic]).any())
         if op == "depthwise_conv_2d":  # the biases of channels outside the slice too
             np.testing.assert_array_equal(bn[ic:], bias[ic:])
         checked += 1
+    assert changed >= 7
 
 
 # --------------------------------------------------------------------------- float64 reference

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -11,10 +12,56 @@ import numpy as np
 from .errors import TflmTrainError
 
 
+def _parse_bytes(text: str) -> int:
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmM]?)[iI]?[bB]?\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a size (e.g. 256KB, 1MB, 65536)")
+    mult = {"": 1, "k": 1024, "m": 1024 * 1024}[m.group(2).lower()]
+    return int(float(m.group(1)) * mult)
+
+
+def _is_trainable(path) -> bool:
+    from .compiler import METADATA_NAME, read_metadata
+    from .tflite_io import read_model
+
+    return read_metadata(read_model(path), METADATA_NAME) is not None
+
+
+def _inspect_trainable(args) -> int:
+    from .schemes import resolve
+    from .trainable import load_trainable
+
+    tm = load_trainable(args.model)
+    rep = tm.memory_report()
+    if args.plot:
+        rep.plot(args.plot)
+    if args.json:
+        d = rep.to_dict()
+        d["metadata"] = tm.metadata
+        d["arena_bytes"] = rep.arena + rep.parameters + rep.state + (rep.engine or 0)
+        print(json.dumps(d, indent=2, default=str))
+        return 0
+    print(f"trainable model: {args.model}")
+    print(f"source {tm.metadata.get('source')}, classes {tm.num_classes}, lr {tm.lr:g}, "
+          f"QAS {'on' if tm.metadata.get('qas') else 'off'}, seed {tm.metadata.get('seed')}")
+    print(resolve(tm.scheme, _forward_graph(tm)).summary())
+    print(rep.format())
+    if args.plot:
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _forward_graph(tm):
+    """The training graph viewed for layer numbering (layers are the builtin MAC ops)."""
+    return tm.graph
+
+
 def _cmd_inspect(args) -> int:
     from . import ir
     from .summary import format_summary, summarize
 
+    if _is_trainable(args.model):
+        return _inspect_trainable(args)
     graph = ir.load(args.model)
     arena = None
     arena_error = None
@@ -53,6 +100,120 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _cmd_convert(args) -> int:
+    from .compiler import SGD
+    from .trainable import convert
+
+    scheme = args.update
+    tm = convert(args.model, update=scheme, num_classes=args.num_classes,
+                 optimizer=SGD(args.lr), seed=args.seed, qas=not args.no_qas)
+    rep = tm.memory_report()
+    from .schemes import resolve
+    print(resolve(tm.scheme, tm.graph).summary())
+    print(rep.format(args.sram_budget))
+    if args.sram_budget and rep.peak_sram > args.sram_budget:
+        smallest = convert(args.model, update="classifier", num_classes=args.num_classes,
+                           optimizer=SGD(args.lr), seed=args.seed).memory_report().peak_sram
+        print(f"tflm-train: error: peak SRAM {rep.peak_sram / 1024:.1f} KB exceeds the budget of "
+              f"{args.sram_budget / 1024:.1f} KB; the smallest achievable peak (classifier only) "
+              f"is {smallest / 1024:.1f} KB", file=sys.stderr)
+        return 2
+    tm.save(args.output)
+    print(f"wrote {args.output} ({len(tm.bytes)} bytes)")
+    return 0
+
+
+def _load_xy(spec: str, trainer):
+    from .data import fit_to_input, load_data
+
+    x, y = load_data(spec)
+    return fit_to_input(x, trainer.image), y
+
+
+def _cmd_fit(args) -> int:
+    from .trainer import Trainer
+
+    tr = Trainer(args.model, backend=args.backend)
+    if args.lr is not None:
+        tr.lr = args.lr
+    x, y = _load_xy(args.data, tr)
+    if args.limit:
+        x, y = x[:args.limit], y[:args.limit]
+    val = None
+    if args.val:
+        vx, vy = _load_xy(args.val, tr)
+        val = (vx, vy)
+        print(f"accuracy before: {tr.evaluate(vx, vy):.1%} on {len(vy)} samples of {args.val}")
+    curve = []
+    for epoch in range(args.epochs):
+        h = tr.fit(x, y, epochs=1, shuffle_seed=args.shuffle_seed + epoch)
+        line = f"epoch {epoch + 1}: mean loss {h[0]:.4f}"
+        if val is not None:
+            acc = tr.evaluate(*val)
+            line += f", accuracy {acc:.1%}"
+            curve.append((h[0], acc))
+        else:
+            curve.append((h[0], None))
+        print(line)
+    if args.plot:
+        _plot_curve(curve, args.plot)
+        print(f"wrote {args.plot}")
+    out = args.output or args.model
+    tr.save(out)
+    print(f"wrote {out}")
+    return 0
+
+
+def _plot_curve(curve, path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ep = range(1, len(curve) + 1)
+    ax.plot(ep, [c[0] for c in curve], "o-", label="train loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (nats)")
+    if any(c[1] is not None for c in curve):
+        ax2 = ax.twinx()
+        ax2.plot(ep, [c[1] for c in curve], "s-", color="tab:green", label="accuracy")
+        ax2.set_ylabel("accuracy")
+        ax2.set_ylim(0, 1)
+    ax.set_title("on-device training (host simulation)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _cmd_evaluate(args) -> int:
+    from .data import fit_to_input, load_data
+
+    x, y = load_data(args.data)
+    if _is_trainable(args.model):
+        from .trainer import Trainer
+
+        tr = Trainer(args.model, backend=args.backend)
+        acc = tr.evaluate(fit_to_input(x, tr.image), y, progress=True)
+    else:
+        from .interpreter import Interpreter
+
+        interp = Interpreter(args.model, backend=args.backend)
+        xq = fit_to_input(x, interp.graph.input_tensors()[0])
+        acc = float(np.mean([np.argmax(np.asarray(interp.invoke(xi)).reshape(-1)) == yi
+                             for xi, yi in zip(xq, y)]))
+    print(f"accuracy: {acc:.2%} on {len(y)} samples")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from .trainer import Trainer
+
+    tr = Trainer(args.model, backend="numpy")
+    data = tr.export(args.output)
+    print(f"wrote {args.output} ({len(data)} bytes): plain int8 TFLite, no custom ops")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tflm-train",
@@ -67,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "the arena the C engine needs to run it.")
     pi.add_argument("model", help="path to a .tflite file")
     pi.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    pi.add_argument("--plot", metavar="FILE.png",
+                    help="(trainable models) plot the planned memory over one training step")
     pi.set_defaults(func=_cmd_inspect)
 
     pr = sub.add_parser("run", help="run one inference on an input array",
@@ -78,6 +241,57 @@ def build_parser() -> argparse.ArgumentParser:
                     help="engine to run on (default: c)")
     pr.add_argument("-o", "--output", metavar="Y.npy", help="save the output array")
     pr.set_defaults(func=_cmd_run)
+
+    pc = sub.add_parser("convert", help="make a trainable *.train.tflite from an int8 model",
+                        description="Compile the training graph: forward ops saving only what "
+                                    "backward reads, integer softmax cross-entropy, the pruned "
+                                    "backward pass and in-place QAS updates; plans memory.",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog="update specs: classifier | bias | full | last-K | "
+                               "sparse:bias=N,IDX=RATIO,... | paper:n_bias=N,idx=I:I,ratio=R:R | "
+                               "published:MODEL/BUDGET | @scheme.json")
+    pc.add_argument("model", help="int8 .tflite")
+    pc.add_argument("-o", "--output", required=True, metavar="OUT.train.tflite")
+    pc.add_argument("--update", default="last-2", metavar="SPEC",
+                    help="which parameters train (default: last-2)")
+    pc.add_argument("--num-classes", type=int, help="replace the classifier with a new one")
+    pc.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
+    pc.add_argument("--seed", type=int, default=0, help="PRNG / classifier init seed")
+    pc.add_argument("--no-qas", action="store_true",
+                    help="ablation: plain int8 SGD without Quantization-Aware Scaling")
+    pc.add_argument("--sram-budget", type=_parse_bytes, metavar="SIZE",
+                    help="fail if peak SRAM exceeds SIZE (e.g. 256KB)")
+    pc.set_defaults(func=_cmd_convert)
+
+    data_help = ("DATA: file.npz (x, y) | folder of class folders | fashion-mnist[:test] | "
+                 "digits; suffix #A-B keeps classes A..B (relabelled from 0), @N keeps N per class")
+    pf = sub.add_parser("fit", help="train a *.train.tflite on data (host simulation)",
+                        description="Train one sample at a time, exactly as the device does.",
+                        epilog=data_help)
+    pf.add_argument("model", help="*.train.tflite")
+    pf.add_argument("--data", required=True, help="training data (see below)")
+    pf.add_argument("--val", help="data to report accuracy on after each epoch")
+    pf.add_argument("--epochs", type=int, default=1)
+    pf.add_argument("--lr", type=float, help="override the learning rate")
+    pf.add_argument("--limit", type=int, help="use only the first N samples")
+    pf.add_argument("--shuffle-seed", type=int, default=0)
+    pf.add_argument("--backend", choices=("numpy", "c"), default="c")
+    pf.add_argument("-o", "--output", help="write the trained model here (default: in place)")
+    pf.add_argument("--plot", metavar="curve.png", help="plot loss (and accuracy) per epoch")
+    pf.set_defaults(func=_cmd_fit)
+
+    pe = sub.add_parser("evaluate", help="top-1 accuracy of a model on data", epilog=data_help)
+    pe.add_argument("model", help=".tflite or *.train.tflite")
+    pe.add_argument("--data", required=True)
+    pe.add_argument("--backend", choices=("numpy", "c"), default="c")
+    pe.set_defaults(func=_cmd_evaluate)
+
+    px = sub.add_parser("export", help="plain int8 .tflite with the trained weights",
+                        description="Write the forward graph with the trained parameters: no "
+                                    "custom ops, runs in stock TFLM and LiteRT.")
+    px.add_argument("model", help="*.train.tflite")
+    px.add_argument("-o", "--output", required=True, metavar="OUT.tflite")
+    px.set_defaults(func=_cmd_export)
     return p
 
 

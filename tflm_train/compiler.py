@@ -29,6 +29,7 @@ from .kernels.gradient import prng_seed
 from .kernels.loss import softmax_cross_entropy_params
 from .kernels.update import update_factors, update_lr
 from .ops import kernel_class
+from .planner import OFFLINE_PLAN_NAME, plan
 from .schemes import ResolvedScheme, UpdateScheme, resolve, trainable_layers
 
 FORMAT_VERSION = 1
@@ -500,7 +501,11 @@ class TrainingCompiler:
             opts["grad_pre_shift"] = int(q.p)
             opts["grad_exp_offset"] = int(q.s_e - 15 + q.p)
             gx, ex = self._grad_pair(L.input, f"/op{i}")
-            outs = [gx, ex]
+            # the kernel's int32 accumulators: an output nothing reads, so the planner gives it
+            # memory for this op only (the C engine and TFLM need no online scratch request)
+            n_in = int(np.prod(x.shape))
+            scratch = ed.tensor(f"scratch/{x.name}/op{i}", (n_in,), np.int32)
+            outs = [gx, ex, scratch]
             result[L.input] = (gx, ex)
         bias = L.bias if L.bias is not None else (
             int(self.ed.sg.operators[i].inputs[2]) if len(self.ed.sg.operators[i].inputs) > 2 else -1)
@@ -551,6 +556,10 @@ def compile_model(model: schema.ModelT, scheme: UpdateScheme, num_classes: int |
     classes = int(comp.graph.tensors[comp.logits].shape[-1])
     meta = metadata_dict(scheme, optimizer, seed, qas, classes, source)
     add_metadata(out, METADATA_NAME, bytes(flexbuffers.Dumps(meta)))
+    graph = ir.from_model(out)
+    p = plan(graph)
+    add_metadata(out, OFFLINE_PLAN_NAME, p.offline_allocation(len(graph.tensors)).tobytes())
+    info["plan"] = p
     return out, resolved, info
 
 

@@ -4,6 +4,12 @@
     eng = CEngine(model_bytes)           # arena sized automatically: eng.arena_bytes
     [y] = eng.invoke([x])
 
+Training models (docs/train-format.md): variable tensors (trainable parameters, ``tt_state``)
+persist across invokes; ``reset()`` restores them from the model; ``tensor(i)`` /
+``tensor_by_name(name)`` read any non-constant tensor, ``set_tensor`` writes a variable (e.g.
+the learning rate in ``tt_state``). ``poison = True`` fills dead planned memory with 0xA5
+after each op (a debug check of the memory plan).
+
 The engine reads the model in place and keeps all its state in an arena owned by this object.
 Errors carry the engine's own message: TT_ERR_MODEL → ModelFormatError, TT_ERR_UNSUPPORTED →
 UnsupportedOpError, anything else → EngineError.
@@ -41,7 +47,8 @@ class TtTensor(ctypes.Structure):
                 ("dims", ctypes.c_int32 * TT_MAX_RANK), ("data", ctypes.c_void_p),
                 ("bytes", ctypes.c_size_t), ("is_constant", ctypes.c_int32),
                 ("num_quant", ctypes.c_int32), ("quant_axis", ctypes.c_int32),
-                ("scale_vec", ctypes.c_void_p), ("zero_point_vec", ctypes.c_void_p)]
+                ("scale_vec", ctypes.c_void_p), ("zero_point_vec", ctypes.c_void_p),
+                ("is_variable", ctypes.c_int32)]
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -72,6 +79,20 @@ def _library() -> ctypes.CDLL:
     lib.tt_engine_invoke.restype = ctypes.c_int
     lib.tt_engine_error.argtypes = [P]
     lib.tt_engine_error.restype = ctypes.c_char_p
+    lib.tt_engine_reset.argtypes = [P]
+    lib.tt_engine_reset.restype = ctypes.c_int
+    lib.tt_engine_num_tensors.argtypes = [P]
+    lib.tt_engine_num_tensors.restype = ctypes.c_int32
+    lib.tt_engine_tensor.argtypes = [P, ctypes.c_int32]
+    lib.tt_engine_tensor.restype = ctypes.POINTER(TtTensor)
+    lib.tt_engine_tensor_name.argtypes = [P, ctypes.c_int32]
+    lib.tt_engine_tensor_name.restype = ctypes.c_char_p
+    lib.tt_engine_find_tensor.argtypes = [P, ctypes.c_char_p]
+    lib.tt_engine_find_tensor.restype = ctypes.c_int32
+    lib.tt_engine_tensor_offset.argtypes = [P, ctypes.c_int32]
+    lib.tt_engine_tensor_offset.restype = ctypes.c_int64
+    lib.tt_engine_set_poison.argtypes = [P, ctypes.c_int]
+    lib.tt_engine_set_poison.restype = None
     return lib
 
 
@@ -96,8 +117,9 @@ def _raise(status: int, message: str):
 class CEngine:
     """The C engine on one model: ``invoke(inputs) -> outputs`` with numpy arrays."""
 
-    def __init__(self, model_bytes: bytes, arena_size: int | None = None):
+    def __init__(self, model_bytes: bytes, arena_size: int | None = None, poison: bool = False):
         self._lib = _library()
+        self._poison = bool(poison)
         data = bytes(model_bytes)
         # The engine reads the model in place (constants through typed pointers): keep an
         # aligned copy alive for the engine's lifetime.
@@ -129,6 +151,7 @@ class CEngine:
                         for i in range(lib.tt_engine_num_inputs(handle))]
         self._outputs = [lib.tt_engine_output(handle, i).contents
                          for i in range(lib.tt_engine_num_outputs(handle))]
+        lib.tt_engine_set_poison(handle, int(self._poison))
 
     @staticmethod
     def _dtype(t: TtTensor) -> np.dtype:
@@ -167,3 +190,85 @@ class CEngine:
                 y = np.zeros(t.shape, dtype=dtype)
             outs.append(y)
         return outs
+
+    # ---- training: variables, tensor access, debug poisoning ----
+
+    @property
+    def poison(self) -> bool:
+        """Fill dead planned memory with 0xA5 after each op (debug check of the plan)."""
+        return self._poison
+
+    @poison.setter
+    def poison(self, enabled: bool) -> None:
+        self._poison = bool(enabled)
+        self._lib.tt_engine_set_poison(self._engine, int(self._poison))
+
+    def reset(self) -> None:
+        """Restore every variable tensor (parameters, training state) from the model."""
+        status = self._lib.tt_engine_reset(self._engine)
+        if status != TT_OK:
+            _raise(status, self._lib.tt_engine_error(self._engine).decode("utf-8", "replace"))
+
+    @property
+    def num_tensors(self) -> int:
+        return int(self._lib.tt_engine_num_tensors(self._engine))
+
+    def tensor_name(self, i: int) -> str:
+        self._check_index(i)
+        return self._lib.tt_engine_tensor_name(self._engine, i).decode("utf-8", "replace")
+
+    def tensor_index(self, name: str) -> int:
+        """Index of the first tensor called ``name``; KeyError if none."""
+        i = int(self._lib.tt_engine_find_tensor(self._engine, name.encode()))
+        if i < 0:
+            raise KeyError(f"model has no tensor named {name!r}")
+        return i
+
+    def tensor_offset(self, i: int) -> int:
+        """Offset of tensor i in the planned arena region; -1 if it has no planned memory."""
+        self._check_index(i)
+        return int(self._lib.tt_engine_tensor_offset(self._engine, i))
+
+    def is_variable(self, i: int) -> bool:
+        t = self._held(i)
+        return t is not None and bool(t.is_variable)
+
+    def tensor(self, i: int) -> np.ndarray | None:
+        """Copy of non-constant tensor i (activations hold what the last invoke left there);
+        None for a constant."""
+        t = self._held(i)
+        if t is None:
+            return None
+        dtype = self._dtype(t)
+        if not t.bytes or not t.data:
+            return np.zeros(t.shape, dtype=dtype)
+        raw = (ctypes.c_uint8 * t.bytes).from_address(t.data)
+        return np.frombuffer(raw, dtype=dtype).reshape(t.shape).copy()
+
+    def tensor_by_name(self, name: str) -> np.ndarray | None:
+        return self.tensor(self.tensor_index(name))
+
+    def set_tensor(self, i: int | str, value: np.ndarray) -> None:
+        """Overwrite variable tensor i (index or name); dtype and shape must match."""
+        if isinstance(i, str):
+            i = self.tensor_index(i)
+        t = self._held(i)
+        if t is None or not t.is_variable:
+            raise EngineError(f"tensor {i} ({self.tensor_name(i)!r}) is not a variable tensor")
+        dtype = self._dtype(t)
+        x = np.asarray(value)
+        if x.dtype != dtype or tuple(x.shape) != t.shape:
+            raise ShapeError(f"tensor {i} ({self.tensor_name(i)!r}) is {dtype.name} "
+                             f"{list(t.shape)}, got {x.dtype.name} {list(x.shape)}")
+        x = np.ascontiguousarray(x)
+        if t.bytes:
+            ctypes.memmove(t.data, x.ctypes.data, t.bytes)
+
+    def _check_index(self, i: int) -> None:
+        if not 0 <= i < self.num_tensors:
+            raise IndexError(f"tensor index {i} out of range (model has {self.num_tensors})")
+
+    def _held(self, i: int) -> TtTensor | None:
+        self._check_index(i)
+        p = self._lib.tt_engine_tensor(self._engine, i)
+        return p.contents if p else None

@@ -356,6 +356,11 @@ int32_t tt_engine_find_tensor(const tt_engine *e, const char *name) {
   return -1;
 }
 
+int64_t tt_engine_tensor_offset(const tt_engine *e, int32_t i) {
+  if (e == NULL || i < 0 || i >= e->num_tensors || e->phase != TT_PHASE_READY) return -1;
+  return tt_plan_offset(e, i);
+}
+
 void tt_engine_set_poison(tt_engine *e, int enabled) {
   if (e != NULL) e->poison = enabled != 0;
 }

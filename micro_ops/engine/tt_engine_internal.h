@@ -117,6 +117,8 @@ tt_status tt_plan(tt_engine *e, void *temp, size_t *peak, char *err, size_t n);
 /* With poisoning on: after op i, fill the memory of the planned tensors whose lifetime ended
  * at op i and op i's scratch with 0xA5 (except bytes a tensor still live after op i uses). */
 void tt_plan_poison_after(tt_engine *e, int32_t i);
+/* Offset of tensor t's memory in the planned region, -1 if it has none. */
+int64_t tt_plan_offset(const tt_engine *e, int32_t t);
 
 /* snprintf into err (NULL-safe). */
 void tt_format(char *err, size_t n, const char *fmt, ...);

@@ -61,6 +61,9 @@ tt_tensor *tt_engine_tensor(tt_engine *e, int32_t i);
 /* The tensor's name in the model ("" if none), and the first tensor with that name (-1). */
 const char *tt_engine_tensor_name(const tt_engine *e, int32_t i);
 int32_t tt_engine_find_tensor(const tt_engine *e, const char *name);
+/* Offset of tensor i's memory from the start of the planned region; -1 if it has none
+ * (constants, variables, unused tensors). */
+int64_t tt_engine_tensor_offset(const tt_engine *e, int32_t i);
 
 /* Debug: with poisoning on, after each op every planned tensor whose lifetime ended at that op
  * and the op's scratch are filled with 0xA5, so a plan that lets a live buffer be

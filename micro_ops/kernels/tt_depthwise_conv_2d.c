@@ -1,8 +1,34 @@
-/* DEPTHWISE_CONV_2D int8 kernel. Same bits as TFLite's DepthwiseConvPerChannel. */
+/* DEPTHWISE_CONV_2D int8 kernel. Same bits as TFLite's DepthwiseConvPerChannel.
+ *
+ * Speed (same arithmetic as the numpy twin, only the loop order differs): the valid taps of
+ * each output pixel are found once, not tested in the inner loop; with depth_multiplier 1
+ * the inner loop runs over a block of channels, contiguous in input, filter and output.
+ * Reordering the sum is exact: the accumulator of a channel gets the very products the
+ * reference adds (at most kh * kw of them, each |w * (x + offset)| <= 127 * 255). */
 #include "tt_depthwise_conv_2d.h"
 
 #include "tt_conv_2d.h"
 #include "tt_fixedpoint.h"
+
+enum { TT_DW_BLOCK = 16 }; /* channels accumulated together (stack, no scratch) */
+
+static void tt_dw_tap_range(int32_t origin, int32_t dilation, int32_t size, int32_t limit,
+                            int32_t *begin, int32_t *end) {
+  int32_t b = 0, e = size;
+  while (b < e && origin + b * dilation < 0) ++b;
+  while (e > b && origin + (e - 1) * dilation >= limit) --e;
+  *begin = b;
+  *end = e;
+}
+
+static int8_t tt_dw_requantize(const tt_depthwise_conv_2d_params *params,
+                               const tt_per_channel_quant *quant, const int32_t *bias,
+                               int32_t oc, int32_t acc) {
+  if (bias) acc += bias[oc];
+  acc = tt_multiply_by_quantized_multiplier(acc, quant->multiplier[oc], quant->shift[oc]);
+  acc += params->output_offset;
+  return (int8_t)tt_clamp(acc, params->activation.min, params->activation.max);
+}
 
 tt_status tt_depthwise_conv_2d(const tt_depthwise_conv_2d_params *params,
                                const tt_per_channel_quant *quant, const tt_dims *input_dims,
@@ -21,31 +47,64 @@ tt_status tt_depthwise_conv_2d(const tt_depthwise_conv_2d_params *params,
       input_dims->n != output_dims->n) {
     return TT_ERR_SHAPE;
   }
+  const int32_t off = params->input_offset;
+  const size_t x_row = (size_t)params->dilation_h * in_w * in_c;
+  const size_t x_col = (size_t)params->dilation_w * in_c;
+  const size_t w_row = (size_t)k_w * out_c;
   for (int32_t b = 0; b < output_dims->n; ++b) {
     const int8_t *in_batch = input + (size_t)b * in_h * in_w * in_c;
     for (int32_t oy = 0; oy < out_h; ++oy) {
       const int32_t y0 = oy * params->stride_h - params->pad_h;
+      int32_t ky_begin, ky_end;
+      tt_dw_tap_range(y0, params->dilation_h, k_h, in_h, &ky_begin, &ky_end);
+      const int32_t rows = ky_end - ky_begin, iy = y0 + ky_begin * params->dilation_h;
       for (int32_t ox = 0; ox < out_w; ++ox) {
         const int32_t x0 = ox * params->stride_w - params->pad_w;
+        int32_t kx_begin, kx_end;
+        tt_dw_tap_range(x0, params->dilation_w, k_w, in_w, &kx_begin, &kx_end);
+        const int32_t cols = kx_end - kx_begin, ix = x0 + kx_begin * params->dilation_w;
+        /* Input and filter at the first valid tap, channel 0. */
+        const int8_t *x = in_batch + ((size_t)iy * in_w + ix) * in_c;
+        const int8_t *w = filter + ((size_t)ky_begin * k_w + kx_begin) * out_c;
         int8_t *out = output + (((size_t)b * out_h + oy) * out_w + ox) * out_c;
-        for (int32_t oc = 0; oc < out_c; ++oc) {
-          const int32_t ic = oc / dm;
-          int32_t acc = 0;
-          for (int32_t ky = 0; ky < k_h; ++ky) {
-            const int32_t iy = y0 + ky * params->dilation_h;
-            if (iy < 0 || iy >= in_h) continue; /* zero padding: omitted tap */
-            for (int32_t kx = 0; kx < k_w; ++kx) {
-              const int32_t ix = x0 + kx * params->dilation_w;
-              if (ix < 0 || ix >= in_w) continue;
-              const int32_t x = in_batch[((size_t)iy * in_w + ix) * in_c + ic];
-              const int32_t w = filter[((size_t)ky * k_w + kx) * out_c + oc];
-              acc += w * (x + params->input_offset);
+        if (dm == 1) {
+          int32_t c0 = 0;
+          for (; c0 + TT_DW_BLOCK <= out_c; c0 += TT_DW_BLOCK) {
+            int32_t acc[TT_DW_BLOCK] = {0};
+            for (int32_t ty = 0; ty < rows; ++ty) {
+              for (int32_t tx = 0; tx < cols; ++tx) {
+                const int8_t *xp = x + ty * x_row + tx * x_col + c0;
+                const int8_t *wp = w + ty * w_row + (size_t)tx * out_c + c0;
+                for (int32_t j = 0; j < TT_DW_BLOCK; ++j) acc[j] += wp[j] * (xp[j] + off);
+              }
+            }
+            for (int32_t j = 0; j < TT_DW_BLOCK; ++j) {
+              out[c0 + j] = tt_dw_requantize(params, quant, bias, c0 + j, acc[j]);
             }
           }
-          if (bias) acc += bias[oc];
-          acc = tt_multiply_by_quantized_multiplier(acc, quant->multiplier[oc], quant->shift[oc]);
-          acc += params->output_offset;
-          out[oc] = (int8_t)tt_clamp(acc, params->activation.min, params->activation.max);
+          for (; c0 < out_c; ++c0) { /* the last channels, one by one */
+            int32_t acc = 0;
+            for (int32_t ty = 0; ty < rows; ++ty) {
+              for (int32_t tx = 0; tx < cols; ++tx) {
+                acc += w[ty * w_row + (size_t)tx * out_c + c0] *
+                       (x[ty * x_row + tx * x_col + c0] + off);
+              }
+            }
+            out[c0] = tt_dw_requantize(params, quant, bias, c0, acc);
+          }
+        } else {
+          /* Output channel oc reads input channel oc / dm. */
+          for (int32_t oc = 0; oc < out_c; ++oc) {
+            const int32_t ic = oc / dm;
+            int32_t acc = 0;
+            for (int32_t ty = 0; ty < rows; ++ty) {
+              for (int32_t tx = 0; tx < cols; ++tx) {
+                acc += w[ty * w_row + (size_t)tx * out_c + oc] *
+                       (x[ty * x_row + tx * x_col + ic] + off);
+              }
+            }
+            out[oc] = tt_dw_requantize(params, quant, bias, oc, acc);
+          }
         }
       }
     }

@@ -111,7 +111,8 @@ class _MacGrad(TrainingOp):
         if r is not None:
             x_shape = self.graph.tensors[self.op.outputs[0]].shape
             gx, ex = self.backward_input(self.backward_quant(r), g, e, w, x_shape)
-            outs = [gx.reshape(x_shape), _exp(ex)]
+            # output 2 is the C kernel's int32 scratch; numpy keeps its accumulators inside
+            outs = [gx.reshape(x_shape), _exp(ex), np.zeros(int(np.prod(x_shape)), np.int32)]
         uw, ub = self.opt("update_weights"), self.opt("update_bias")
         if uw or ub:
             zero = np.zeros(1, np.int32)

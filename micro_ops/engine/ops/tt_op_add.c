@@ -68,4 +68,4 @@ static tt_status tt_add_eval(tt_op_ctx *ctx) {
  * when the output is no larger than it, i.e. when input 0 has the output's shape; input 1 is
  * read through its own buffer (or, as input 0, at the same index). */
 const tt_op_registration tt_op_add = {0 /* BuiltinOperator_ADD */, "ADD", tt_add_prepare_op,
-                                      tt_add_eval, 1};
+                                      tt_add_eval, 1, NULL};

@@ -90,4 +90,4 @@ static tt_status tt_conv_2d_eval(tt_op_ctx *ctx) {
 }
 
 const tt_op_registration tt_op_conv_2d = {3 /* BuiltinOperator_CONV_2D */, "CONV_2D",
-                                          tt_conv_2d_prepare, tt_conv_2d_eval, 0};
+                                          tt_conv_2d_prepare, tt_conv_2d_eval, 0, NULL};

@@ -95,4 +95,4 @@ static tt_status tt_depthwise_conv_2d_eval(tt_op_ctx *ctx) {
 
 const tt_op_registration tt_op_depthwise_conv_2d = {
     4 /* BuiltinOperator_DEPTHWISE_CONV_2D */, "DEPTHWISE_CONV_2D", tt_depthwise_conv_2d_prepare,
-    tt_depthwise_conv_2d_eval, 0};
+    tt_depthwise_conv_2d_eval, 0, NULL};

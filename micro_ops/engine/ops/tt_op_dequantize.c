@@ -36,4 +36,4 @@ static tt_status tt_dequantize_eval(tt_op_ctx *ctx) {
 }
 
 const tt_op_registration tt_op_dequantize = {6 /* BuiltinOperator_DEQUANTIZE */, "DEQUANTIZE",
-                                             tt_dequantize_prepare, tt_dequantize_eval, 0};
+                                             tt_dequantize_prepare, tt_dequantize_eval, 0, NULL};

@@ -92,4 +92,4 @@ static tt_status tt_fully_connected_eval(tt_op_ctx *ctx) {
 
 const tt_op_registration tt_op_fully_connected = {
     9 /* BuiltinOperator_FULLY_CONNECTED */, "FULLY_CONNECTED", tt_fully_connected_prepare,
-    tt_fully_connected_eval, 0};
+    tt_fully_connected_eval, 0, NULL};

@@ -68,4 +68,4 @@ static tt_status tt_mean_eval(tt_op_ctx *ctx) {
 }
 
 const tt_op_registration tt_op_mean = {40 /* BuiltinOperator_MEAN */, "MEAN",
-                                       tt_mean_prepare_op, tt_mean_eval, 0};
+                                       tt_mean_prepare_op, tt_mean_eval, 0, NULL};

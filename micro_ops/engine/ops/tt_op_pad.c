@@ -70,4 +70,4 @@ static tt_status tt_pad_eval(tt_op_ctx *ctx) {
 }
 
 const tt_op_registration tt_op_pad = {34 /* BuiltinOperator_PAD */, "PAD", tt_pad_prepare,
-                                      tt_pad_eval, 0};
+                                      tt_pad_eval, 0, NULL};

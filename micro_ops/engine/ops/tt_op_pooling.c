@@ -98,7 +98,7 @@ static tt_status tt_max_pool_2d_eval(tt_op_ctx *ctx) {
 
 const tt_op_registration tt_op_average_pool_2d = {
     1 /* BuiltinOperator_AVERAGE_POOL_2D */, "AVERAGE_POOL_2D", tt_pool_prepare,
-    tt_average_pool_2d_eval, 0};
+    tt_average_pool_2d_eval, 0, NULL};
 const tt_op_registration tt_op_max_pool_2d = {17 /* BuiltinOperator_MAX_POOL_2D */,
                                               "MAX_POOL_2D", tt_pool_prepare,
-                                              tt_max_pool_2d_eval, 0};
+                                              tt_max_pool_2d_eval, 0, NULL};

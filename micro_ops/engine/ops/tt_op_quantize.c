@@ -56,4 +56,4 @@ static tt_status tt_quantize_eval(tt_op_ctx *ctx) {
 }
 
 const tt_op_registration tt_op_quantize = {114 /* BuiltinOperator_QUANTIZE */, "QUANTIZE",
-                                           tt_quantize_prepare, tt_quantize_eval, 0};
+                                           tt_quantize_prepare, tt_quantize_eval, 0, NULL};

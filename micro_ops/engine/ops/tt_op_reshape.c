@@ -30,4 +30,4 @@ static tt_status tt_reshape_eval(tt_op_ctx *ctx) {
 }
 
 const tt_op_registration tt_op_reshape = {22 /* BuiltinOperator_RESHAPE */, "RESHAPE",
-                                          tt_reshape_prepare, tt_reshape_eval, 1};
+                                          tt_reshape_prepare, tt_reshape_eval, 1, NULL};

@@ -56,4 +56,4 @@ static tt_status tt_softmax_eval(tt_op_ctx *ctx) {
 }
 
 const tt_op_registration tt_op_softmax = {25 /* BuiltinOperator_SOFTMAX */, "SOFTMAX",
-                                          tt_softmax_prepare_op, tt_softmax_eval, 0};
+                                          tt_softmax_prepare_op, tt_softmax_eval, 0, NULL};
