@@ -157,8 +157,11 @@ def backward_input(lib, op, params, quant: BackwardInputQuant, grad, grad_expone
     r = np.ascontiguousarray(quant.r, dtype=np.int32)
     q = CBackwardInputQuant(ptr(r, C_I32), quant.s_e, quant.p)
     idims = dims(input_shape)
-    gdims = dims(grad.shape) if op != "fully_connected" else dims(grad.reshape(-1, grad.shape[-1]).shape)
-    fdims = dims(filter.shape) if op != "fully_connected" else dims(filter.reshape(filter.shape[0], -1).shape)
+    if op == "fully_connected":
+        gdims = dims(grad.reshape(-1, grad.shape[-1]).shape)
+        fdims = dims(filter.reshape(filter.shape[0], -1).shape)
+    else:
+        gdims, fdims = dims(grad.shape), dims(filter.shape)
     size = getattr(lib, f"tt_{op}_backward_input_scratch_size")(ctypes.byref(idims))
     scratch = np.zeros(size // 4, dtype=np.int32)
     out = np.zeros(input_shape, dtype=np.int8)

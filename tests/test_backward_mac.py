@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import _backward_mac_ctypes as cb
-from tflm_train.kernels.conv_2d import Conv2DParams, PerChannelQuant
+from tflm_train.kernels.conv_2d import Conv2DParams
 from tflm_train.kernels.conv_2d_backward import (conv_2d_backward_input,
                                                  conv_2d_backward_input_prepare, conv_2d_update,
                                                  conv_2d_weight_grad)
@@ -65,7 +65,8 @@ def _random_case(rng, op, full_slice=False):
     """Random layer: (params, x (saved, compact slice), filter, bias, grad, s_x, s_w, Ci)."""
     zp = int(rng.integers(-128, 128))
     if op == "fully_connected":
-        b, depth, units = int(rng.integers(1, 4)), int(rng.integers(1, 40)), int(rng.integers(1, 20))
+        b, depth, units = (int(v) for v in (rng.integers(1, 4), rng.integers(1, 40),
+                                            rng.integers(1, 20)))
         ic = depth if full_slice else int(rng.integers(1, depth + 1))
         params = FullyConnectedParams(-zp, 0, 1, (-128, 127))
         x = rng.integers(-128, 128, (b, ic), dtype=np.int8)
@@ -221,7 +222,9 @@ def test_stochastic_rounding_is_unbiased():
     n = 4000
     states = [prng_seed(s) for s in range(n)]
     bits = np.array([prng_next(st)[1] for st in states], dtype=np.uint64)
-    assert sgd_delta(1, 0, 1 << 30, -1, states[7])[0] == sgd_deltas([1], 0, 1 << 30, -1, bits[7:8])[0]
+    # the vectorised form used below is the scalar sgd_delta
+    assert sgd_delta(1, 0, 1 << 30, -1, states[7])[0] == \
+        sgd_deltas([1], 0, 1 << 30, -1, bits[7:8])[0]
     cases = [  # (acc, e, multiplier, shift) → expected mean
         ((1, 0, 1 << 30, -1), 0.25),             # 2^30 · 2^-32, R = 32
         ((-1, 0, 1 << 30, -1), -0.25),
@@ -356,7 +359,7 @@ def _fc_single(x_val, g_val, batches, copies, s_x, s_w, lr, qas, seed, bias_val=
 
 
 def test_qas_update_matches_float_sgd():
-    """QAS: E[ΔW̄]·s_w equals the float SGD step −lr·G_W (and E[Δb̄]·s_x·s_w equals −lr·G_b).
+    """QAS: E[ΔW̄]·s_w equals the float SGD step −lr·G_W (E[Δb̄]·s_x·s_w equals −lr·G_b).
     Mean over 400 seeds × 8 identical elements: standard error ≤ 0.5/sqrt(3200) = 0.009 LSB,
     tolerance 0.04 LSB (4 sigma); the bias (one element per seed) 0.025 LSB, tolerance 0.1;
     plus 1e-6 relative for the 31-bit constants.

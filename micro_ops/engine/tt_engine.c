@@ -108,7 +108,7 @@ static tt_status load_graph(tt_engine *e, int fill, char *err, size_t n) {
     /* As TFLM: options of another union type read as absent (defaults). */
     if (info.has_options && options_type != 0 && info.options_type == options_type)
       op->options = info.options;
-    op->custom = custom;
+    op->custom_options = info.custom_options;
   }
   if (!fill) return TT_OK;
   if (e->ops == NULL) { /* counting pass: the caller sizes e->tensors from this */
@@ -507,8 +507,11 @@ void *tt_op_scratch(const tt_op_ctx *ctx) {
 
 int tt_op_custom_find_i32(const tt_op_ctx *ctx, const char *key, int32_t *out) {
   int64_t v;
-  tt_flex_map m = ctx->custom; /* the lookup records failure reasons in the map */
-  if (m.buf == NULL) return 0;
+  tt_flex_map m; /* the lookup records failure reasons in the map */
+  const tt_fb_vector *opts = &ctx->custom_options;
+  if (opts->len == 0) return 0;
+  /* Validated at load, so this reopening succeeds. */
+  if (!tt_flex_map_open(&m, ctx->engine->model.fb.buf + opts->pos, opts->len)) return -1;
   int r = tt_flex_map_int(&m, key, &v);
   if (r == 0) return 0;
   if (r < 0 || v < INT32_MIN || v > INT32_MAX) {

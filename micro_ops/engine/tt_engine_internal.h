@@ -60,7 +60,9 @@ struct tt_op_ctx {
   void *data;
   tt_fb_vector inputs, outputs; /* int32 tensor indices in the model, validated */
   tt_fb_table options;          /* options.pos == 0: absent (no table can start at 0) */
-  tt_flex_map custom;           /* custom.len == 0 and custom.buf == NULL: no custom options */
+  /* Custom options bytes (len 0: none), validated at load; the accessors re-open the map
+   * rather than keep a tt_flex_map (48 bytes) per op in the arena. */
+  tt_fb_vector custom_options;
   uint32_t scratch_bytes;
   uint32_t scratch_offset; /* in the planned region */
   int32_t index;

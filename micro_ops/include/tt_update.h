@@ -70,7 +70,8 @@ static inline int64_t tt_rounding_divide_by_pot64(int64_t x, int exponent) {
 /* --- prepare time (double precision) --- */
 
 /* real >= 0 → multiplier in [2^30, 2^31) and shift, real = multiplier * 2^(shift-31). Unlike
- * tt_quantize_multiplier, tiny values are not flushed to zero. */
+ * tt_quantize_multiplier, tiny values are not flushed to zero. 0, negative or NaN → (0, 0)
+ * (the numpy twin raises for negative or non-finite values). */
 void tt_update_factor(double real, int32_t *multiplier, int32_t *shift);
 
 /* Float learning rate → run-time pair (same rule as tt_update_factor). */

@@ -12,6 +12,8 @@
 
 #include "tt_fixedpoint.h"
 
+enum { TT_CONV_CHUNK = 16 };
+
 /* First tap index k in [0, size) with 0 <= origin + k * dilation < limit, and one past the last. */
 static void tt_tap_range(int32_t origin, int32_t dilation, int32_t size, int32_t limit,
                          int32_t *begin, int32_t *end) {
@@ -42,7 +44,19 @@ static void tt_conv_dot_1x4(const tt_conv_taps *t, const int8_t *x, const int8_t
     for (int32_t tx = 0; tx < t->cols; ++tx) {
       const int8_t *xp = x + ty * t->x_row + tx * t->x_col;
       const int8_t *wp = w + ty * t->w_row + (size_t)tx * t->depth;
-      for (int32_t i = 0; i < t->depth; ++i) {
+      int32_t i = 0;
+      /* Fixed-length chunks: the compiler vectorizes these at -O2. */
+      for (; i + TT_CONV_CHUNK <= t->depth; i += TT_CONV_CHUNK) {
+        const int8_t *xi = xp + i, *wi = wp + i;
+        for (int32_t j = 0; j < TT_CONV_CHUNK; ++j) {
+          const int32_t v = xi[j] + off;
+          a0 += wi[j] * v;
+          a1 += wi[j + c] * v;
+          a2 += wi[j + 2 * c] * v;
+          a3 += wi[j + 3 * c] * v;
+        }
+      }
+      for (; i < t->depth; ++i) {
         const int32_t v = xp[i] + off;
         a0 += wp[i] * v;
         a1 += wp[i + c] * v;
@@ -65,7 +79,17 @@ static void tt_conv_dot_2x4(const tt_conv_taps *t, const int8_t *x, size_t x_nex
       const int8_t *xp = x + ty * t->x_row + tx * t->x_col;
       const int8_t *xq = xp + x_next;
       const int8_t *wp = w + ty * t->w_row + (size_t)tx * t->depth;
-      for (int32_t i = 0; i < t->depth; ++i) {
+      int32_t i = 0;
+      for (; i + TT_CONV_CHUNK <= t->depth; i += TT_CONV_CHUNK) {
+        const int8_t *xi = xp + i, *xj = xq + i, *wi = wp + i;
+        for (int32_t j = 0; j < TT_CONV_CHUNK; ++j) {
+          const int32_t u = xi[j] + off, v = xj[j] + off;
+          const int32_t w0 = wi[j], w1 = wi[j + c], w2 = wi[j + 2 * c], w3 = wi[j + 3 * c];
+          a0 += w0 * u, a1 += w1 * u, a2 += w2 * u, a3 += w3 * u;
+          b0 += w0 * v, b1 += w1 * v, b2 += w2 * v, b3 += w3 * v;
+        }
+      }
+      for (; i < t->depth; ++i) {
         const int32_t u = xp[i] + off, v = xq[i] + off;
         const int32_t w0 = wp[i], w1 = wp[i + c], w2 = wp[i + 2 * c], w3 = wp[i + 3 * c];
         a0 += w0 * u, a1 += w1 * u, a2 += w2 * u, a3 += w3 * u;

@@ -52,6 +52,7 @@ tt_status tt_average_pool_2d_backward(const tt_pool_params *params, const tt_dim
   const int32_t k = tt_average_pool_recip_bits(params);
   int32_t n, oy, ox, c, y, x;
   if (input_dims->n != output_dims->n || depth != output_dims->c) return TT_ERR_SHAPE;
+  if (k < 0) return TT_ERR_UNSUPPORTED; /* 2^24 or more windows over one input */
   tt_pool_bwd_zero(scratch, tt_pool_bwd_elements(input_dims));
   for (n = 0; n < output_dims->n; ++n) {
     int32_t *image = scratch + (ptrdiff_t)n * input_dims->h * input_dims->w * depth;

@@ -100,7 +100,7 @@ def softmax_cross_entropy_probabilities(params: SoftmaxCrossEntropyParams,
 
 def softmax_cross_entropy(params: SoftmaxCrossEntropyParams, logits: np.ndarray,
                           label: int) -> tuple[int, np.ndarray, int]:
-    """int8 logits [C] (or [1, C]) and a label → (loss Q16.16 int, int8 gradient [C], exponent)."""
+    """int8 logits [C] (or [1, C]) and a label → (loss in Q16.16, int8 gradient, exponent)."""
     z = np.asarray(logits)
     depth = z.size
     if not 1 <= depth <= MAX_DEPTH:

@@ -73,6 +73,8 @@ def average_pool_2d_backward(params: PoolParams, output_grad: np.ndarray,
     if np.any(count == 0):
         raise ValueError("average pool window lies entirely in the padding")
     k = average_pool_recip_bits(params)
+    if k < 0:
+        raise ValueError("average pool backward: 2^24 or more windows cover one input")
     contrib = g * (((1 << k) + count // 2) // count)
     acc = _scatter(pads, inside, taps, (contrib for _ in taps), shape)
     return requantize_pow2(acc, int(output_grad_exponent) - k)

@@ -16,7 +16,6 @@ from ..quant import INT32_MAX, round_away, saturating_rounding_doubling_high_mul
 from .conv_2d import PerChannelQuant
 from .gradient import prng_next
 
-_MASK64 = (1 << 64) - 1
 R_MAX = 62  # largest number of fractional bits kept before the stochastic rounding
 
 
