@@ -177,21 +177,28 @@ def backward_input(lib, op, params, quant: BackwardInputQuant, grad, grad_expone
 
 def update(lib, op, params, up: UpdateParams, input, grad, grad_exponent, filter, bias,
            prng_state) -> tuple[int, int]:
-    """In place on filter / bias (C-contiguous numpy arrays); returns (status, new state)."""
+    """In place on filter / bias (C-contiguous numpy arrays); returns (status, new state).
+    input None (bias-only update) passes NULL for both input and input_dims."""
     keep = []
     us = update_struct(up, keep)
-    input = np.ascontiguousarray(input, dtype=np.int8)
     grad = np.ascontiguousarray(grad, dtype=np.int8)
     assert filter.flags.c_contiguous and (bias is None or bias.flags.c_contiguous)
     if op == "fully_connected":
-        idims, gdims = dims(input.reshape(grad.shape[0], -1).shape), dims(grad.shape)
-        fdims = dims(filter.reshape(filter.shape[0], -1).shape)
+        gdims, fdims = dims(grad.shape), dims(filter.reshape(filter.shape[0], -1).shape)
+        in_shape = None if input is None else np.reshape(input, (grad.shape[0], -1)).shape
     else:
-        idims, gdims, fdims = dims(input.shape), dims(grad.shape), dims(filter.shape)
+        gdims, fdims = dims(grad.shape), dims(filter.shape)
+        in_shape = None if input is None else np.shape(input)
+    if input is None:
+        idims_ref = None
+    else:
+        input = np.ascontiguousarray(input, dtype=np.int8)
+        idims = dims(in_shape)
+        idims_ref = ctypes.byref(idims)
     st = ctypes.c_uint64(prng_state)
     ps = params_struct(params)
     status = getattr(lib, f"tt_{op}_update")(
-        ctypes.byref(ps), ctypes.byref(us), ctypes.byref(idims), ptr(input, ctypes.c_int8),
+        ctypes.byref(ps), ctypes.byref(us), idims_ref, ptr(input, ctypes.c_int8),
         ctypes.byref(gdims), ptr(grad, ctypes.c_int8), int(grad_exponent), ctypes.byref(fdims),
         ptr(filter, ctypes.c_int8), ptr(bias, C_I32), ctypes.byref(st))
     return int(status), int(st.value)

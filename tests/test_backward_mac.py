@@ -343,6 +343,57 @@ def test_update_numpy_matches_c(lib, op):
     assert changed >= 20  # of the 27 weight updates: the test compares real updates
 
 
+def _advance(state: int, n: int) -> int:
+    for _ in range(n):
+        state, _ = prng_next(state)
+    return state
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_bias_only_update_without_input(lib, op):
+    """update_weights = 0: no saved input (None / NULL). numpy == C bit for bit, the weights
+    are untouched, one draw per channel (every channel, depthwise included), and the result
+    equals the bias-only update given the input."""
+    rng = np.random.default_rng(41 + len(op))
+    checked = changed = 0
+    while checked < 15:
+        case = _random_case(rng, op)
+        if case is None:
+            continue
+        params, x, f, bias, grad, s_x, s_w, _ = case
+        up = _update_params(s_x, s_w, len(s_w), float(10.0 ** rng.uniform(-1, 0.5)),
+                            qas=checked % 4 != 3, weights=0, bias=1)
+        e = int(rng.integers(-9, -4))
+        fn, bn, sn = _check_update_bits(lib, op, params, up, None, grad, e, f, bias, checked)
+        np.testing.assert_array_equal(fn, f)
+        assert sn == _advance(prng_seed(checked), len(bias))
+        bx = bias.copy()
+        assert _update(op, params, up, x, grad, e, f.copy(), bx, prng_seed(checked)) == sn
+        np.testing.assert_array_equal(bn, bx)
+        changed += bool((bn != bias).any())
+        checked += 1
+    assert changed >= 10  # of the 12 QAS cases (plain SGD steps may round to zero)
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_weight_update_requires_input(lib, op):
+    """The weight path still needs the saved input: numpy ValueError, C TT_ERR_ARG (4),
+    nothing written."""
+    rng = np.random.default_rng(3)
+    case = None
+    while case is None:
+        case = _random_case(rng, op)
+    params, x, f, bias, grad, s_x, s_w, _ = case
+    up = _update_params(s_x, s_w, len(s_w), 0.5, weights=1, bias=1)
+    fn, bn = f.copy(), bias.copy()
+    with pytest.raises(ValueError, match="needs the saved input"):
+        _update(op, params, up, None, grad, -6, fn, bn, prng_seed(1))
+    status, st = cb.update(lib, op, params, up, None, grad, -6, fn, bn, prng_seed(1))
+    assert status == 4 and st == prng_seed(1)
+    np.testing.assert_array_equal(fn, f)
+    np.testing.assert_array_equal(bn, bias)
+
+
 # --------------------------------------------------------------------------- properties
 
 def _fc_single(x_val, g_val, batches, copies, s_x, s_w, lr, qas, seed, bias_val=0, w_val=0,
@@ -432,8 +483,10 @@ def test_saturation(lib, op):
 
 @pytest.mark.parametrize("op", OPS)
 def test_partial_slice_updates_only_the_slice(lib, op):
+    """Weights: only the slice changes. Biases: all channels, including (depthwise) the
+    channels outside the weight slice."""
     rng = np.random.default_rng(21)
-    checked = changed = 0
+    checked = changed = bias_outside = 0
     while checked < 10:
         case = _random_case(rng, op)
         if case is None:
@@ -446,13 +499,25 @@ def test_partial_slice_updates_only_the_slice(lib, op):
         if ic == ci:
             continue
         up = _update_params(s_x, s_w, len(s_w), 0.5)
-        fn, bn, _ = _check_update_bits(lib, op, params, up, x, grad, -6, f, bias, checked)
+        fn, bn, sn = _check_update_bits(lib, op, params, up, x, grad, -6, f, bias, checked)
         np.testing.assert_array_equal(fn[..., ic:], f[..., ic:])
         changed += bool((fn[..., :ic] != f[..., :ic]).any())
-        if op == "depthwise_conv_2d":  # the biases of channels outside the slice too
-            np.testing.assert_array_equal(bn[ic:], bias[ic:])
+        # biases: every channel (also depthwise channels outside the weight slice), drawn
+        # after the slice's weights: a bias-only update from the state after the weight draws
+        # gives the same biases
+        n_w = f[..., :ic].size
+        assert sn == _advance(prng_seed(checked), n_w + len(bias))
+        bo = bias.copy()
+        bias_only = _update_params(s_x, s_w, len(s_w), 0.5, weights=0)
+        _update(op, params, bias_only, None, grad, -6, f.copy(), bo,
+                _advance(prng_seed(checked), n_w))
+        np.testing.assert_array_equal(bn, bo)
+        if op == "depthwise_conv_2d":
+            bias_outside += bool((bn[ic:] != bias[ic:]).any())
         checked += 1
     assert changed >= 7
+    if op == "depthwise_conv_2d":
+        assert bias_outside >= 7
 
 
 # --------------------------------------------------------------------------- float64 reference

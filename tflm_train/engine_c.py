@@ -43,12 +43,12 @@ _ERR_LEN = 512
 class TtTensor(ctypes.Structure):
     """Mirror of ``tt_tensor`` in micro_ops/include/tt_op.h."""
 
-    _fields_ = [("index", ctypes.c_int32), ("type", ctypes.c_int32), ("rank", ctypes.c_int32),
-                ("dims", ctypes.c_int32 * TT_MAX_RANK), ("data", ctypes.c_void_p),
-                ("bytes", ctypes.c_size_t), ("is_constant", ctypes.c_int32),
-                ("num_quant", ctypes.c_int32), ("quant_axis", ctypes.c_int32),
-                ("scale_vec", ctypes.c_void_p), ("zero_point_vec", ctypes.c_void_p),
-                ("is_variable", ctypes.c_int32)]
+    _fields_ = [("index", ctypes.c_int32), ("dims", ctypes.c_int32 * TT_MAX_RANK),
+                ("bytes", ctypes.c_uint32), ("num_quant", ctypes.c_int32),
+                ("type", ctypes.c_uint8), ("rank", ctypes.c_int8), ("is_constant", ctypes.c_int8),
+                ("is_variable", ctypes.c_int8), ("quant_axis", ctypes.c_int8),
+                ("data", ctypes.c_void_p), ("scale_vec", ctypes.c_void_p),
+                ("zero_point_vec", ctypes.c_void_p)]
 
     @property
     def shape(self) -> tuple[int, ...]:

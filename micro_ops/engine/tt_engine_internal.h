@@ -6,7 +6,7 @@
 #include "tt_flatbuffer.h"
 #include "tt_flexbuffer.h"
 
-#define TT_ERR_LEN 192
+#define TT_ERR_LEN 384
 #define TT_BUILTIN_CUSTOM 32
 /* Largest tensor or scratch buffer: kernels index with int32. */
 #define TT_MAX_BYTES 0x7fffffffu

@@ -116,7 +116,7 @@ int tt_flex_map_int(tt_flex_map *m, const char *key, int64_t *out) {
     if (c == 0) {
       size_t slot = m->values + (size_t)mid * m->width;
       uint8_t packed = m->buf[m->values + (size_t)m->len * m->width + mid];
-      size_t w = (size_t)1 << (packed & 3u), target;
+      size_t w = (size_t)1 << (packed & 3u), target = 0;
       uint64_t u;
       switch (packed >> 2) {
         case FBT_INT: *out = read_int(m->buf, slot, m->width); return 1;

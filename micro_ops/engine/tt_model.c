@@ -148,7 +148,7 @@ tt_status tt_model_tensor(tt_model *m, uint32_t i, tt_tensor *t, char *err, size
     tt_format(err, n, "tensor %u: %s", i, why(fb));
     return TT_ERR_MODEL;
   }
-  t->type = (int8_t)type;
+  t->type = type;
   size_t esize = type_size(t->type);
   if (esize == 0) {
     tt_format(err, n, "tensor %u has type %d; supported: FLOAT32, INT32, UINT8, INT64, BOOL, "
@@ -159,7 +159,7 @@ tt_status tt_model_tensor(tt_model *m, uint32_t i, tt_tensor *t, char *err, size
     tt_format(err, n, "tensor %u has rank %u; at most %d is supported", i, shape.len, TT_MAX_RANK);
     return TT_ERR_UNSUPPORTED;
   }
-  t->rank = (int32_t)shape.len;
+  t->rank = (int8_t)shape.len; /* <= TT_MAX_RANK */
   uint64_t count = 1;
   for (int32_t d = 0; d < t->rank; ++d) {
     int32_t dim = tt_fb_vec_i32(fb, &shape, (uint32_t)d);
@@ -175,7 +175,7 @@ tt_status tt_model_tensor(tt_model *m, uint32_t i, tt_tensor *t, char *err, size
       return TT_ERR_UNSUPPORTED;
     }
   }
-  t->bytes = (size_t)count * esize;
+  t->bytes = (uint32_t)(count * esize); /* <= TT_MAX_BYTES */
 
   /* Features we do not implement must not be silently ignored. */
   size_t pos;
@@ -270,7 +270,7 @@ tt_status tt_model_tensor(tt_model *m, uint32_t i, tt_tensor *t, char *err, size
         return TT_ERR_MODEL;
       }
       t->num_quant = (int32_t)scale.len;
-      t->quant_axis = axis;
+      t->quant_axis = (int8_t)axis; /* < rank */
       /* Point at the length prefix: the accessors read the count from the model. */
       t->scale_vec = fb->buf + scale.pos - 4;
       t->zero_point_vec = zp.len ? fb->buf + zp.pos - 4 : NULL;

@@ -36,7 +36,8 @@ tt_status tt_conv_2d_backward_input(const tt_conv_2d_params *params,
  * holding only the first ic = input_dims->c <= filter_dims->c channels (compact); the
  * trainable slice is filter[:, :, :, :ic] (row stride filter_dims->c), plus all c_out biases.
  * Random draws: weights row-major (c, ky, kx, i), then biases in c order, one per updated
- * element. bias may be NULL when update->update_bias is 0. No scratch. */
+ * element. bias may be NULL when update->update_bias is 0; input (and input_dims) may be NULL
+ * when update->update_weights is 0 (the bias gradient needs only grad). No scratch. */
 tt_status tt_conv_2d_update(const tt_conv_2d_params *params, const tt_update_params *update,
                             const tt_dims *input_dims, const int8_t *input,
                             const tt_dims *grad_dims, const int8_t *grad, int32_t grad_exponent,

@@ -35,10 +35,12 @@ tt_status tt_depthwise_conv_2d_backward_input(const tt_depthwise_conv_2d_params 
                                               int32_t *input_grad_exponent);
 
 /* Weight and bias gradients fused with the in-place update. input is the saved forward input
- * holding the first ic = input_dims->c input channels (compact); the trainable slice is the
- * first ch_count = ic * depth_multiplier channels of filter (row stride filter_dims->c) and
- * bias[0 .. ch_count). Random draws: weights row-major over the slice (ky, kx, c), then biases
- * in c order. No scratch. */
+ * holding the first ic = input_dims->c input channels (compact); the trainable weight slice is
+ * the first ch_count = ic * depth_multiplier channels of filter (row stride filter_dims->c),
+ * while a bias update covers every channel (the sparse-update bias set is whole layers).
+ * Random draws: weights row-major over the slice (ky, kx, c), then all biases in c order.
+ * bias may be NULL when update->update_bias is 0; input (and input_dims) may be NULL when
+ * update->update_weights is 0 (the bias gradient needs only grad). No scratch. */
 tt_status tt_depthwise_conv_2d_update(const tt_depthwise_conv_2d_params *params,
                                       const tt_update_params *update, const tt_dims *input_dims,
                                       const int8_t *input, const tt_dims *grad_dims,

@@ -36,7 +36,9 @@ tt_status tt_fully_connected_backward_input(const tt_fully_connected_params *par
 /* Weight and bias gradients fused with the in-place update. input [batches, ic] is the saved
  * input holding the first ic = input_dims->c <= filter_dims->c features (compact); the
  * trainable slice is filter[:, :ic] (row stride filter_dims->c), plus all biases. Random
- * draws: weights row-major (c, i), then biases in c order. No scratch. */
+ * draws: weights row-major (c, i), then biases in c order. bias may be NULL when
+ * update->update_bias is 0; input (and input_dims) may be NULL when update->update_weights is
+ * 0 (the bias gradient needs only grad). No scratch. */
 tt_status tt_fully_connected_update(const tt_fully_connected_params *params,
                                     const tt_update_params *update, const tt_dims *input_dims,
                                     const int8_t *input, const tt_dims *grad_dims,

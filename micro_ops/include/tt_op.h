@@ -26,23 +26,24 @@ enum {
   TT_TYPE_INT8 = 9
 };
 
+/* Kept to 64 bytes (small fields packed): the engine holds one per activation in the arena. */
 typedef struct tt_tensor {
   int32_t index; /* tensor index in subgraph 0 */
-  int32_t type;  /* TT_TYPE_* */
-  int32_t rank;
   int32_t dims[TT_MAX_RANK];
-  void *data;          /* arena for activations; model bytes (read-only) for constants */
-  size_t bytes;        /* elements * element size */
-  int32_t is_constant; /* data lives in the model */
+  uint32_t bytes;      /* elements * element size (at most 0x7fffffff) */
   int32_t num_quant;   /* 0 = not quantized, 1 = per tensor, >1 = per channel */
-  int32_t quant_axis;  /* quantized_dimension (0 when it exceeds the rank, as TFLM tolerates) */
-  /* engine-private: where the scale/zero_point vectors sit in the model bytes */
-  const uint8_t *scale_vec;
-  const uint8_t *zero_point_vec;
+  uint8_t type;        /* TT_TYPE_* */
+  int8_t rank;
+  int8_t is_constant;  /* data lives in the model */
   /* A variable (is_variable in the model): persistent arena memory initialised from the
    * model's buffer (zeros if none) at creation and by tt_engine_reset; ops may update it in
    * place and it keeps its value across invokes. Never constant, never planned. */
-  int32_t is_variable;
+  int8_t is_variable;
+  int8_t quant_axis;   /* quantized_dimension (0 when it exceeds the rank, as TFLM tolerates) */
+  void *data;          /* arena for activations; model bytes (read-only) for constants */
+  /* engine-private: where the scale/zero_point vectors sit in the model bytes */
+  const uint8_t *scale_vec;
+  const uint8_t *zero_point_vec;
 } tt_tensor;
 
 /* Quantization parameters; i < num_quant (checked at load: vectors lie inside the model). */

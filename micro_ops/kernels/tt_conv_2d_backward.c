@@ -79,17 +79,20 @@ tt_status tt_conv_2d_update(const tt_conv_2d_params *params, const tt_update_par
                             const tt_dims *grad_dims, const int8_t *grad, int32_t grad_exponent,
                             const tt_dims *filter_dims, int8_t *filter, int32_t *bias,
                             uint64_t *prng_state) {
-  if (!params || !update || !input_dims || !input || !grad_dims || !grad || !filter_dims ||
-      !filter || !prng_state || (update->update_bias && !bias)) {
+  /* The input is needed only by the weight gradient: a bias-only update may pass NULL. */
+  if (!params || !update || !grad_dims || !grad || !filter_dims || !filter || !prng_state ||
+      (update->update_bias && !bias) || (input && !input_dims) ||
+      (update->update_weights && !input)) {
     return TT_ERR_ARG;
   }
-  const int32_t in_h = input_dims->h, in_w = input_dims->w, ic = input_dims->c;
   const int32_t k_h = filter_dims->h, k_w = filter_dims->w, f_c = filter_dims->c;
   const int32_t out_h = grad_dims->h, out_w = grad_dims->w, out_c = grad_dims->c;
-  if (ic > f_c || filter_dims->n != out_c || grad_dims->n != input_dims->n) return TT_ERR_SHAPE;
   const int32_t batches = grad_dims->n;
+  if (filter_dims->n != out_c) return TT_ERR_SHAPE;
+  if (input && (input_dims->c > f_c || input_dims->n != batches)) return TT_ERR_SHAPE;
 
   if (update->update_weights) {
+    const int32_t in_h = input_dims->h, in_w = input_dims->w, ic = input_dims->c;
     for (int32_t c = 0; c < out_c; ++c) {
       int32_t m, s;
       tt_update_multiplier(update->weight_factor.multiplier[c], update->weight_factor.shift[c],

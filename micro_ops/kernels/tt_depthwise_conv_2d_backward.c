@@ -81,19 +81,21 @@ tt_status tt_depthwise_conv_2d_update(const tt_depthwise_conv_2d_params *params,
                                       const int8_t *grad, int32_t grad_exponent,
                                       const tt_dims *filter_dims, int8_t *filter, int32_t *bias,
                                       uint64_t *prng_state) {
-  if (!params || !update || !input_dims || !input || !grad_dims || !grad || !filter_dims ||
-      !filter || !prng_state || (update->update_bias && !bias)) {
+  /* The input is needed only by the weight gradient: a bias-only update may pass NULL. */
+  if (!params || !update || !grad_dims || !grad || !filter_dims || !filter || !prng_state ||
+      (update->update_bias && !bias) || (input && !input_dims) ||
+      (update->update_weights && !input)) {
     return TT_ERR_ARG;
   }
-  const int32_t in_h = input_dims->h, in_w = input_dims->w, ic = input_dims->c;
   const int32_t k_h = filter_dims->h, k_w = filter_dims->w, ch = filter_dims->c;
   const int32_t out_h = grad_dims->h, out_w = grad_dims->w, dm = params->depth_multiplier;
-  if (dm < 1 || ic * dm > ch || grad_dims->c != ch || grad_dims->n != input_dims->n) {
-    return TT_ERR_SHAPE;
-  }
-  const int32_t ch_count = ic * dm, batches = grad_dims->n;
+  const int32_t batches = grad_dims->n;
+  if (dm < 1 || grad_dims->c != ch) return TT_ERR_SHAPE;
+  if (input && (input_dims->c * dm > ch || input_dims->n != batches)) return TT_ERR_SHAPE;
 
   if (update->update_weights) {
+    const int32_t in_h = input_dims->h, in_w = input_dims->w, ic = input_dims->c;
+    const int32_t ch_count = ic * dm; /* the weight slice; biases cover every channel */
     for (int32_t ky = 0; ky < k_h; ++ky) {
       for (int32_t kx = 0; kx < k_w; ++kx) {
         for (int32_t c = 0; c < ch_count; ++c) {
@@ -123,7 +125,7 @@ tt_status tt_depthwise_conv_2d_update(const tt_depthwise_conv_2d_params *params,
   }
   if (update->update_bias) {
     const size_t positions = (size_t)batches * out_h * out_w;
-    for (int32_t c = 0; c < ch_count; ++c) {
+    for (int32_t c = 0; c < ch; ++c) {
       int32_t m, s;
       tt_update_multiplier(update->bias_factor.multiplier[c], update->bias_factor.shift[c],
                            update->lr.multiplier, update->lr.shift, &m, &s);

@@ -52,15 +52,18 @@ tt_status tt_fully_connected_update(const tt_fully_connected_params *params,
                                     const int8_t *grad, int32_t grad_exponent,
                                     const tt_dims *filter_dims, int8_t *filter, int32_t *bias,
                                     uint64_t *prng_state) {
-  if (!params || !update || !input_dims || !input || !grad_dims || !grad || !filter_dims ||
-      !filter || !prng_state || (update->update_bias && !bias)) {
+  /* The input is needed only by the weight gradient: a bias-only update may pass NULL. */
+  if (!params || !update || !grad_dims || !grad || !filter_dims || !filter || !prng_state ||
+      (update->update_bias && !bias) || (input && !input_dims) ||
+      (update->update_weights && !input)) {
     return TT_ERR_ARG;
   }
-  const int32_t batches = grad_dims->n, units = grad_dims->c, ic = input_dims->c;
-  const int32_t depth = filter_dims->c;
-  if (ic > depth || filter_dims->n != units || input_dims->n != batches) return TT_ERR_SHAPE;
+  const int32_t batches = grad_dims->n, units = grad_dims->c, depth = filter_dims->c;
+  if (filter_dims->n != units) return TT_ERR_SHAPE;
+  if (input && (input_dims->c > depth || input_dims->n != batches)) return TT_ERR_SHAPE;
 
   if (update->update_weights) {
+    const int32_t ic = input_dims->c;
     for (int32_t c = 0; c < units; ++c) {
       int32_t m, s;
       tt_update_multiplier(update->weight_factor.multiplier[c], update->weight_factor.shift[c],

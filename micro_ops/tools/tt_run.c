@@ -3,6 +3,8 @@
  *
  *   tt_run MODEL ARENA_BYTES [SEED]      one model
  *   tt_run --each ARENA_BYTES MODEL...   many models, one "status" line each, exit 0
+ *   tt_run --flex FILE...                raw FlexBuffer maps (custom options): one line each,
+ *                                        "ok N key=value ..." or "bad: reason", exit 0
  *
  * Model and arena are heap blocks of exactly their size, so a sanitizer build (ASan) flags
  * any access past either end; the engine itself never allocates. */
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "tt_engine.h"
+#include "../engine/tt_flexbuffer.h"
 
 static uint8_t *read_file(const char *path, size_t *size) {
   FILE *f = fopen(path, "rb");
@@ -87,7 +90,43 @@ static int run(const char *path, size_t arena_size, uint32_t seed, int verbose) 
   return (int)s;
 }
 
+/* Opens a FlexBuffer map and reads every key's integer value (the custom-option reader). */
+static void flex(const char *path) {
+  size_t size;
+  uint8_t *data = read_file(path, &size);
+  if (data == NULL) {
+    printf("%s: cannot read\n", path);
+    return;
+  }
+  tt_flex_map m;
+  if (!tt_flex_map_open(&m, data, size)) {
+    printf("bad: %s\n", m.why);
+  } else {
+    printf("ok %u", (unsigned)m.len);
+    for (uint32_t i = 0; i < m.len; ++i) {
+      int64_t v = 0;
+      const char *key = tt_flex_map_key(&m, i);
+      int r = tt_flex_map_int(&m, key, &v);
+      putchar(' ');
+      for (const char *c = key; *c; ++c) putchar(*c > ' ' && *c < 127 && *c != '=' ? *c : '?');
+      if (r > 0) printf("=%lld", (long long)v);
+      else printf("=%s", r < 0 ? "?" : "absent");
+    }
+    int64_t v;
+    if (tt_flex_map_int(&m, "\x7fno such key", &v) != 0) printf(" LOOKUP-BUG");
+    printf("\n");
+  }
+  free(data);
+}
+
 int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "--flex") == 0) {
+    for (int i = 2; i < argc; ++i) {
+      flex(argv[i]);
+      fflush(stdout);
+    }
+    return 0;
+  }
   if (argc >= 3 && strcmp(argv[1], "--each") == 0) {
     size_t arena = (size_t)strtoull(argv[2], NULL, 10);
     for (int i = 3; i < argc; ++i) {

@@ -71,27 +71,31 @@ def conv_2d_weight_grad(params: Conv2DParams, input: np.ndarray, grad: np.ndarra
     return acc_w, acc_b
 
 
-def conv_2d_update(params: Conv2DParams, update: UpdateParams, input: np.ndarray,
+def conv_2d_update(params: Conv2DParams, update: UpdateParams, input: np.ndarray | None,
                    grad: np.ndarray, grad_exponent: int, filter: np.ndarray,
                    bias: np.ndarray | None, prng_state: int) -> int:
     """In place: filter[..., :I] and bias (Co,) updated from the saved input (N,H,W,I), I <=
-    Ci the trainable input channels. Draws: weights row-major (c, ky, kx, i), then biases in c
+    Ci the trainable input channels. input may be None when update_weights is 0 (the bias
+    gradient needs only grad). Draws: weights row-major (c, ky, kx, i), then biases in c
     order. Returns the new PRNG state."""
     co, kh, kw, ci = filter.shape
-    ic = input.shape[3]
-    if ic > ci or grad.shape[3] != co:
-        raise ValueError(f"conv_2d_update: input depth {ic}, filter {filter.shape}, "
-                         f"grad {grad.shape}")
+    if grad.shape[3] != co or (input is not None and input.shape[3] > ci):
+        raise ValueError(f"conv_2d_update: input {None if input is None else input.shape}, "
+                         f"filter {filter.shape}, grad {grad.shape}")
+    if update.update_weights and input is None:
+        raise ValueError("conv_2d_update: update_weights needs the saved input")
     if update.update_bias and bias is None:
         raise ValueError("conv_2d_update: update_bias without a bias tensor")
-    acc_w, acc_b = conv_2d_weight_grad(params, input, grad, (kh, kw))
     if update.update_weights:
+        ic = input.shape[3]
+        acc_w, _ = conv_2d_weight_grad(params, input, grad, (kh, kw))
         m, s = effective_multipliers(update.weight_factor, update.lr)
         bits, prng_state = prng_draws(prng_state, acc_w.size)
         d = sgd_deltas(acc_w.ravel(), grad_exponent, np.repeat(m, kh * kw * ic),
                        np.repeat(s, kh * kw * ic), bits).reshape(acc_w.shape)
         filter[..., :ic] = apply_weight_deltas(filter[..., :ic], d)
     if update.update_bias:
+        acc_b = grad.reshape(-1, co).astype(np.int64).sum(axis=0)
         m, s = effective_multipliers(update.bias_factor, update.lr)
         bits, prng_state = prng_draws(prng_state, co)
         bias[:] = apply_bias_deltas(bias, sgd_deltas(acc_b, grad_exponent, m, s, bits))

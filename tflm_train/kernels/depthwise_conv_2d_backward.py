@@ -1,9 +1,9 @@
 """DEPTHWISE_CONV_2D training kernels: input gradient and the fused weight/bias gradient +
 in-place QAS update. Mirrors micro_ops/kernels/tt_depthwise_conv_2d_backward.c.
 
-Output channel c = i·dm + m reads input channel i (dm = depth multiplier). The trainable slice
-is the first ch_count = I·dm channels of W (1, KH, KW, C) and their biases, where I is the
-depth of the saved (compact) input.
+Output channel c = i·dm + m reads input channel i (dm = depth multiplier). The trainable weight
+slice is the first ch_count = I·dm channels of W (1, KH, KW, C), where I is the depth of the
+saved (compact) input; a bias update covers all C channels.
 """
 from __future__ import annotations
 
@@ -62,8 +62,8 @@ def depthwise_conv_2d_backward_input(params: DepthwiseConv2DParams, quant: Backw
 def depthwise_conv_2d_weight_grad(params: DepthwiseConv2DParams, input: np.ndarray,
                                   grad: np.ndarray, kernel_hw: tuple[int, int]
                                   ) -> tuple[np.ndarray, np.ndarray]:
-    """accW (KH, KW, I·dm) and accB (I·dm,) int64 for the saved input (N,H,W,I) and grad
-    (N,OH,OW,C); only the first I·dm channels (the trainable slice)."""
+    """accW (KH, KW, I·dm) (the trainable slice: the first I·dm channels) and accB (C,) (every
+    channel) int64 for the saved input (N,H,W,I) and grad (N,OH,OW,C)."""
     kh, kw = kernel_hw
     n, oh, ow, _ = grad.shape
     i = input.shape[3]
@@ -83,31 +83,37 @@ def depthwise_conv_2d_weight_grad(params: DepthwiseConv2DParams, input: np.ndarr
             tap = xp[:, y0:y0 + (oh - 1) * sh + 1:sh, x0:x0 + (ow - 1) * sw + 1:sw, :]
             tap = np.repeat(tap, dm, axis=-1)            # channel i·dm + m reads input i
             acc_w[ky, kx] = (g * tap).sum(axis=(0, 1, 2))
-    return acc_w, g.sum(axis=(0, 1, 2))
+    return acc_w, grad.astype(np.int64).sum(axis=(0, 1, 2))
 
 
 def depthwise_conv_2d_update(params: DepthwiseConv2DParams, update: UpdateParams,
-                             input: np.ndarray, grad: np.ndarray, grad_exponent: int,
+                             input: np.ndarray | None, grad: np.ndarray, grad_exponent: int,
                              filter: np.ndarray, bias: np.ndarray | None, prng_state: int) -> int:
-    """In place: filter[0, :, :, :I·dm] and bias[:I·dm]. Draws: weights row-major over the
-    slice (ky, kx, c), then biases in c order. Returns the new PRNG state."""
+    """In place: filter[0, :, :, :I·dm] and ALL C biases (the sparse-update bias set is whole
+    layers). input may be None when update_weights is 0 (the bias gradient needs only grad).
+    Draws: weights row-major over the slice (ky, kx, c), then biases in c order. Returns the
+    new PRNG state."""
     _, kh, kw, c = filter.shape
-    cc = input.shape[3] * params.depth_multiplier
-    if cc > c or grad.shape[3] != c:
-        raise ValueError(f"depthwise_conv_2d_update: input depth {input.shape[3]} x dm "
-                         f"{params.depth_multiplier}, filter {filter.shape}, grad {grad.shape}")
+    dm = params.depth_multiplier
+    if grad.shape[3] != c or (input is not None and input.shape[3] * dm > c):
+        raise ValueError(f"depthwise_conv_2d_update: input "
+                         f"{None if input is None else input.shape} x dm {dm}, "
+                         f"filter {filter.shape}, grad {grad.shape}")
+    if update.update_weights and input is None:
+        raise ValueError("depthwise_conv_2d_update: update_weights needs the saved input")
     if update.update_bias and bias is None:
         raise ValueError("depthwise_conv_2d_update: update_bias without a bias tensor")
-    acc_w, acc_b = depthwise_conv_2d_weight_grad(params, input, grad, (kh, kw))
     if update.update_weights:
+        cc = input.shape[3] * dm
+        acc_w, _ = depthwise_conv_2d_weight_grad(params, input, grad, (kh, kw))
         m, s = effective_multipliers(update.weight_factor, update.lr)
         bits, prng_state = prng_draws(prng_state, acc_w.size)
         d = sgd_deltas(acc_w.ravel(), grad_exponent, np.tile(m[:cc], kh * kw),
                        np.tile(s[:cc], kh * kw), bits).reshape(acc_w.shape)
         filter[0, :, :, :cc] = apply_weight_deltas(filter[0, :, :, :cc], d)
     if update.update_bias:
+        acc_b = grad.reshape(-1, c).astype(np.int64).sum(axis=0)
         m, s = effective_multipliers(update.bias_factor, update.lr)
-        bits, prng_state = prng_draws(prng_state, cc)
-        bias[:cc] = apply_bias_deltas(bias[:cc],
-                                      sgd_deltas(acc_b, grad_exponent, m[:cc], s[:cc], bits))
+        bits, prng_state = prng_draws(prng_state, c)
+        bias[:] = apply_bias_deltas(bias, sgd_deltas(acc_b, grad_exponent, m, s, bits))
     return prng_state

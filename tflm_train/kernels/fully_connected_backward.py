@@ -47,20 +47,23 @@ def fully_connected_weight_grad(params: FullyConnectedParams, input: np.ndarray,
 
 
 def fully_connected_update(params: FullyConnectedParams, update: UpdateParams,
-                           input: np.ndarray, grad: np.ndarray, grad_exponent: int,
+                           input: np.ndarray | None, grad: np.ndarray, grad_exponent: int,
                            filter: np.ndarray, bias: np.ndarray | None, prng_state: int) -> int:
     """In place: filter[:, :I] (I = depth of the saved input (batches, I)) and bias (units,).
+    input may be None when update_weights is 0 (the bias gradient needs only grad).
     Draws: weights row-major (c, i), then biases in c order. Returns the new PRNG state."""
     units, depth = filter.shape[0], filter.shape[-1]
     batches = grad.size // units
-    ic = input.size // batches
-    if ic > depth or grad.shape[-1] != units:
+    ic = None if input is None else input.size // batches
+    if grad.shape[-1] != units or (ic is not None and ic > depth):
         raise ValueError(f"fully_connected_update: input depth {ic}, filter {filter.shape}, "
                          f"grad {grad.shape}")
+    if update.update_weights and input is None:
+        raise ValueError("fully_connected_update: update_weights needs the saved input")
     if update.update_bias and bias is None:
         raise ValueError("fully_connected_update: update_bias without a bias tensor")
-    acc_w, acc_b = fully_connected_weight_grad(params, input, grad)
     if update.update_weights:
+        acc_w, _ = fully_connected_weight_grad(params, input, grad)
         m, s = effective_multipliers(update.weight_factor, update.lr)
         bits, prng_state = prng_draws(prng_state, acc_w.size)
         d = sgd_deltas(acc_w.ravel(), grad_exponent, np.repeat(m, ic), np.repeat(s, ic),
@@ -68,6 +71,7 @@ def fully_connected_update(params: FullyConnectedParams, update: UpdateParams,
         w2 = filter.reshape(units, depth)
         w2[:, :ic] = apply_weight_deltas(w2[:, :ic], d)
     if update.update_bias:
+        acc_b = grad.reshape(-1, units).astype(np.int64).sum(axis=0)
         m, s = effective_multipliers(update.bias_factor, update.lr)
         bits, prng_state = prng_draws(prng_state, units)
         bias[:] = apply_bias_deltas(bias, sgd_deltas(acc_b, grad_exponent, m, s, bits))

@@ -1,0 +1,282 @@
+/* Helpers of the training ops' glue, and the shared glue of the three MAC gradient ops. */
+#include "tt_op_train_common.h"
+
+#include <string.h>
+
+#include "tt_conv_2d_backward.h"
+#include "tt_depthwise_conv_2d_backward.h"
+#include "tt_fully_connected_backward.h"
+#include "tt_mask.h"
+
+tt_status tt_train_opt(tt_op_ctx *ctx, const char *key, int32_t *out, const char *message) {
+  int r = tt_op_custom_find_i32(ctx, key, out);
+  if (r == 0) return tt_op_fail(ctx, TT_ERR_MODEL, message);
+  return r > 0 ? TT_OK : TT_ERR_MODEL; /* a bad value is reported by the engine */
+}
+
+tt_status tt_train_input(tt_op_ctx *ctx, int32_t i, int32_t type, const char *message,
+                         tt_tensor **out) {
+  *out = tt_op_input(ctx, i);
+  if (*out == NULL || (*out)->type != type) return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, message);
+  return TT_OK;
+}
+
+int tt_train_is_exp(const tt_tensor *t) {
+  return t != NULL && t->type == TT_TYPE_INT32 && tt_tensor_elements(t) == 1;
+}
+
+void tt_train_no_gradient(tt_op_ctx *ctx) {
+  for (int32_t k = 0; k < tt_op_num_outputs(ctx); ++k) {
+    tt_tensor *t = tt_op_output(ctx, k);
+    if (t->data == NULL) continue;
+    if (t->type == TT_TYPE_INT32) {
+      int32_t *p = (int32_t *)t->data;
+      for (int64_t i = 0, n = tt_tensor_elements(t); i < n; ++i) p[i] = TT_GRAD_NONE;
+    } else {
+      memset(t->data, 0, t->bytes);
+    }
+  }
+}
+
+/* ---- TT_CONV_2D_GRAD / TT_DEPTHWISE_CONV_2D_GRAD / TT_FULLY_CONNECTED_GRAD ---- */
+
+enum {
+  IN_GRAD = 0, IN_GRAD_EXP, IN_MASK, IN_Y, IN_WEIGHTS, IN_BIAS, IN_SAVED_X, IN_W_MULT, IN_W_SHIFT,
+  IN_B_MULT, IN_B_SHIFT, IN_R, IN_STATE, MAC_GRAD_INPUTS
+};
+
+typedef struct {
+  int32_t kind;
+  union {
+    tt_conv_2d_params conv;
+    tt_depthwise_conv_2d_params dw;
+    tt_fully_connected_params fc;
+  } p;
+  tt_activation act;
+  tt_dims grad_dims, filter_dims, x_dims, saved_dims;
+  int32_t update_weights, update_bias;
+  int32_t s_e, p_shift; /* backward-input constants */
+  int32_t channels;     /* output channels: per-channel constant length */
+  int32_t *zeros;       /* stands in for absent shift/multiplier vectors */
+} mac_grad_data;
+
+/* NHWC view; FC tensors [batches, depth] become n = batches, c = depth. */
+static tt_dims mac_dims(int32_t kind, const tt_tensor *t) {
+  if (kind != TT_TRAIN_FULLY_CONNECTED) return tt_tensor_dims4(t);
+  tt_dims d = {1, 1, 1, t->rank > 0 ? t->dims[t->rank - 1] : 1};
+  d.n = d.c > 0 ? (int32_t)(tt_tensor_elements(t) / d.c) : 0;
+  return d;
+}
+
+static tt_status per_channel(tt_op_ctx *ctx, int32_t i, int32_t n, int required) {
+  const tt_tensor *t = tt_op_input(ctx, i);
+  if (t == NULL) {
+    return required ? tt_op_fail(ctx, TT_ERR_MODEL, "a per-channel constant the update needs "
+                                 "(w_mult / b_mult) is absent") : TT_OK;
+  }
+  if (t->type != TT_TYPE_INT32 || !t->is_constant || tt_tensor_elements(t) != n)
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "per-channel constants (w_mult, w_shift, b_mult, "
+                      "b_shift, r_q15) must be constant int32 with one entry per output channel");
+  return TT_OK;
+}
+
+tt_status tt_train_mac_grad_prepare(tt_op_ctx *ctx, int32_t kind) {
+  tt_tensor *g, *ge, *w, *state;
+  if (tt_op_num_inputs(ctx) != MAC_GRAD_INPUTS)
+    return tt_op_fail(ctx, TT_ERR_MODEL, "expects 13 inputs (docs/train-format.md)");
+  if (tt_train_input(ctx, IN_GRAD, TT_TYPE_INT8, "grad_out must be int8", &g) != TT_OK ||
+      tt_train_input(ctx, IN_WEIGHTS, TT_TYPE_INT8, "weights must be int8", &w) != TT_OK ||
+      tt_train_input(ctx, IN_STATE, TT_TYPE_INT32, "state must be int32", &state) != TT_OK)
+    return TT_ERR_UNSUPPORTED;
+  ge = tt_op_input(ctx, IN_GRAD_EXP);
+  if (!tt_train_is_exp(ge))
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "grad_out_exp must be int32 [1]");
+  if (!state->is_variable || tt_tensor_elements(state) != 8)
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "state must be the variable int32 [8] tt_state");
+  mac_grad_data *d = (mac_grad_data *)tt_op_alloc_persistent(ctx, sizeof *d);
+  if (d == NULL) return TT_ERR_ARENA;
+  memset(d, 0, sizeof *d);
+  d->kind = kind;
+  int32_t input_offset, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1,
+                        depth_multiplier = 1;
+  TT_TRAIN_OPT(ctx, "input_offset", &input_offset);
+  TT_TRAIN_OPT(ctx, "act_min", &d->act.min);
+  TT_TRAIN_OPT(ctx, "act_max", &d->act.max);
+  TT_TRAIN_OPT(ctx, "update_weights", &d->update_weights);
+  TT_TRAIN_OPT(ctx, "update_bias", &d->update_bias);
+  if (kind != TT_TRAIN_FULLY_CONNECTED) {
+    TT_TRAIN_OPT(ctx, "stride_h", &stride_h);
+    TT_TRAIN_OPT(ctx, "stride_w", &stride_w);
+    TT_TRAIN_OPT(ctx, "pad_h", &pad_h);
+    TT_TRAIN_OPT(ctx, "pad_w", &pad_w);
+    TT_TRAIN_OPT(ctx, "dilation_h", &dil_h);
+    TT_TRAIN_OPT(ctx, "dilation_w", &dil_w);
+  }
+  if (kind == TT_TRAIN_DEPTHWISE_CONV_2D) TT_TRAIN_OPT(ctx, "depth_multiplier", &depth_multiplier);
+  if (stride_h < 1 || stride_w < 1 || dil_h < 1 || dil_w < 1 || depth_multiplier < 1 ||
+      pad_h < 0 || pad_w < 0)
+    return tt_op_fail(ctx, TT_ERR_MODEL, "strides, dilations and depth_multiplier must be >= 1, "
+                      "pads >= 0");
+  if (kind == TT_TRAIN_CONV_2D) {
+    tt_conv_2d_params p = {input_offset, 0, stride_w, stride_h, dil_w, dil_h, pad_w, pad_h, d->act};
+    d->p.conv = p;
+  } else if (kind == TT_TRAIN_DEPTHWISE_CONV_2D) {
+    tt_depthwise_conv_2d_params p = {input_offset, 0, stride_w, stride_h, dil_w, dil_h,
+                                     pad_w, pad_h, depth_multiplier, d->act};
+    d->p.dw = p;
+  } else {
+    tt_fully_connected_params p = {input_offset, 0, 1, d->act};
+    d->p.fc = p;
+  }
+  d->grad_dims = mac_dims(kind, g);
+  if (kind == TT_TRAIN_FULLY_CONNECTED) {
+    tt_dims f = {w->rank == 2 ? w->dims[0] : 0, 1, 1, w->rank == 2 ? w->dims[1] : 0};
+    d->filter_dims = f;
+  } else {
+    d->filter_dims = tt_tensor_dims4(w);
+  }
+  if (w->rank != (kind == TT_TRAIN_FULLY_CONNECTED ? 2 : 4))
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "weights must be [c_out, kh, kw, c_in] (conv), "
+                      "[1, kh, kw, c] (depthwise) or [units, depth] (fully connected)");
+  d->channels = kind == TT_TRAIN_DEPTHWISE_CONV_2D ? d->filter_dims.c : d->filter_dims.n;
+  if (d->grad_dims.c != d->channels)
+    return tt_op_fail(ctx, TT_ERR_SHAPE, "grad_out channels differ from the weights' outputs");
+
+  const tt_tensor *mask = tt_op_input(ctx, IN_MASK), *y = tt_op_input(ctx, IN_Y);
+  int64_t n = tt_tensor_elements(g);
+  if (mask != NULL && (mask->type != TT_TYPE_UINT8 ||
+                       tt_tensor_elements(mask) != tt_activation_mask_size((int32_t)n)))
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "mask must be uint8 [ceil(n/8)] of grad_out");
+  if (mask == NULL && y != NULL && (y->type != TT_TYPE_INT8 || tt_tensor_elements(y) != n))
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "y must be int8 with grad_out's element count");
+  /* the masked gradient: a copy, so grad_out keeps its value (as in the numpy glue) */
+  if ((mask != NULL || y != NULL) && tt_op_request_scratch(ctx, (size_t)n) != TT_OK)
+    return TT_ERR_ARENA;
+
+  const tt_tensor *bias = tt_op_input(ctx, IN_BIAS), *sx = tt_op_input(ctx, IN_SAVED_X);
+  if (bias != NULL && (bias->type != TT_TYPE_INT32 || tt_tensor_elements(bias) != d->channels))
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "bias must be int32 [c_out]");
+  if (d->update_weights) {
+    if (!w->is_variable)
+      return tt_op_fail(ctx, TT_ERR_MODEL, "update_weights needs variable (writable) weights");
+    if (sx == NULL || sx->type != TT_TYPE_INT8)
+      return tt_op_fail(ctx, TT_ERR_MODEL, "update_weights needs the saved int8 input saved_x");
+    d->saved_dims = mac_dims(kind, sx);
+    if (d->saved_dims.n != d->grad_dims.n)
+      return tt_op_fail(ctx, TT_ERR_SHAPE, "saved_x batch differs from grad_out's");
+  } else {
+    tt_dims none = {d->grad_dims.n, 1, 1, 0}; /* bias-only: no input channels */
+    d->saved_dims = none;
+  }
+  if (d->update_bias && (bias == NULL || !bias->is_variable))
+    return tt_op_fail(ctx, TT_ERR_MODEL, "update_bias needs a variable (writable) bias");
+  if (per_channel(ctx, IN_W_MULT, d->channels, d->update_weights) != TT_OK ||
+      per_channel(ctx, IN_W_SHIFT, d->channels, 0) != TT_OK ||
+      per_channel(ctx, IN_B_MULT, d->channels, d->update_bias) != TT_OK ||
+      per_channel(ctx, IN_B_SHIFT, d->channels, 0) != TT_OK ||
+      per_channel(ctx, IN_R, d->channels, 0) != TT_OK)
+    return TT_ERR_MODEL;
+  d->zeros = (int32_t *)tt_op_alloc_persistent(ctx, (size_t)d->channels * sizeof(int32_t));
+  if (d->zeros == NULL) return TT_ERR_ARENA;
+  memset(d->zeros, 0, (size_t)d->channels * sizeof(int32_t));
+
+  int32_t outs = tt_op_num_outputs(ctx);
+  if (tt_op_input(ctx, IN_R) != NULL) {
+    if (outs != 3)
+      return tt_op_fail(ctx, TT_ERR_MODEL, "with r_q15 the op has 3 outputs: grad_in, "
+                        "grad_in_exp and its int32 accumulator scratch");
+    tt_tensor *gx = tt_op_output(ctx, 0), *ex = tt_op_output(ctx, 1), *acc = tt_op_output(ctx, 2);
+    if (gx->type != TT_TYPE_INT8 || !tt_train_is_exp(ex) || acc->type != TT_TYPE_INT32)
+      return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "outputs must be int8 grad_in, int32 [1] "
+                        "grad_in_exp, int32 scratch");
+    d->x_dims = mac_dims(kind, gx);
+    int32_t need = kind == TT_TRAIN_CONV_2D ? tt_conv_2d_backward_input_scratch_size(&d->x_dims)
+                   : kind == TT_TRAIN_DEPTHWISE_CONV_2D
+                       ? tt_depthwise_conv_2d_backward_input_scratch_size(&d->x_dims)
+                       : tt_fully_connected_backward_input_scratch_size(&d->x_dims);
+    if ((int64_t)acc->bytes < need)
+      return tt_op_fail(ctx, TT_ERR_SHAPE, "the int32 scratch output is too small");
+    int32_t exp_offset;
+    TT_TRAIN_OPT(ctx, "grad_pre_shift", &d->p_shift);
+    TT_TRAIN_OPT(ctx, "grad_exp_offset", &exp_offset);
+    /* grad_exp_offset = s_e - 15 + p (numpy: BackwardInputQuant(r, offset + 15 - p, p)) */
+    d->s_e = exp_offset + 15 - d->p_shift;
+  } else if (outs != 0) {
+    return tt_op_fail(ctx, TT_ERR_MODEL, "without r_q15 the op has no outputs");
+  }
+  tt_op_set_data(ctx, d);
+  return TT_OK;
+}
+
+tt_status tt_train_mac_grad_eval(tt_op_ctx *ctx) {
+  const mac_grad_data *d = (const mac_grad_data *)tt_op_data(ctx);
+  const tt_tensor *g = tt_op_input(ctx, IN_GRAD);
+  const int32_t e = tt_train_exp(tt_op_input(ctx, IN_GRAD_EXP));
+  if (e == TT_GRAD_NONE) {
+    tt_train_no_gradient(ctx);
+    return TT_OK;
+  }
+  const int32_t n = (int32_t)tt_tensor_elements(g);
+  const int8_t *grad = (const int8_t *)g->data;
+  const tt_tensor *mask = tt_op_input(ctx, IN_MASK), *y = tt_op_input(ctx, IN_Y);
+  if (mask != NULL || y != NULL) {
+    int8_t *masked = (int8_t *)tt_op_scratch(ctx);
+    memcpy(masked, grad, (size_t)n);
+    if (mask != NULL) tt_apply_activation_mask(masked, n, (const uint8_t *)mask->data);
+    else tt_apply_activation_mask_from_output(masked, n, (const int8_t *)y->data, &d->act);
+    grad = masked;
+  }
+  tt_tensor *w = tt_op_input(ctx, IN_WEIGHTS);
+  tt_status st = TT_OK;
+  /* the input gradient first: it needs the weights of the forward pass */
+  const tt_tensor *r = tt_op_input(ctx, IN_R);
+  if (r != NULL) {
+    tt_tensor *gx = tt_op_output(ctx, 0), *ex = tt_op_output(ctx, 1), *acc = tt_op_output(ctx, 2);
+    const tt_backward_input_quant q = {(const int32_t *)r->data, d->s_e, d->p_shift};
+    int8_t *gxd = (int8_t *)gx->data;
+    int32_t *exd = (int32_t *)ex->data, *accd = (int32_t *)acc->data;
+    if (d->kind == TT_TRAIN_CONV_2D)
+      st = tt_conv_2d_backward_input(&d->p.conv, &q, &d->grad_dims, grad, e, &d->filter_dims,
+                                     (const int8_t *)w->data, &d->x_dims, accd, gxd, exd);
+    else if (d->kind == TT_TRAIN_DEPTHWISE_CONV_2D)
+      st = tt_depthwise_conv_2d_backward_input(&d->p.dw, &q, &d->grad_dims, grad, e,
+                                               &d->filter_dims, (const int8_t *)w->data,
+                                               &d->x_dims, accd, gxd, exd);
+    else
+      st = tt_fully_connected_backward_input(&d->p.fc, &q, &d->grad_dims, grad, e,
+                                             &d->filter_dims, (const int8_t *)w->data,
+                                             &d->x_dims, accd, gxd, exd);
+    if (st != TT_OK) return tt_op_fail(ctx, st, "input-gradient kernel rejected its arguments");
+  }
+  if (!d->update_weights && !d->update_bias) return TT_OK;
+  int32_t *state = (int32_t *)tt_op_input(ctx, IN_STATE)->data;
+  const tt_tensor *wm = tt_op_input(ctx, IN_W_MULT), *ws = tt_op_input(ctx, IN_W_SHIFT);
+  const tt_tensor *bm = tt_op_input(ctx, IN_B_MULT), *bs = tt_op_input(ctx, IN_B_SHIFT);
+  tt_update_params upd;
+  upd.weight_factor.multiplier = wm ? (const int32_t *)wm->data : d->zeros;
+  upd.weight_factor.shift = ws ? (const int32_t *)ws->data : d->zeros;
+  upd.bias_factor.multiplier = bm ? (const int32_t *)bm->data : d->zeros;
+  upd.bias_factor.shift = bs ? (const int32_t *)bs->data : d->zeros;
+  upd.lr.multiplier = state[0];
+  upd.lr.shift = state[1];
+  upd.update_weights = d->update_weights;
+  upd.update_bias = d->update_bias;
+  uint64_t prng = (uint64_t)(uint32_t)state[2] | ((uint64_t)(uint32_t)state[3] << 32);
+  const tt_tensor *sx = tt_op_input(ctx, IN_SAVED_X), *b = tt_op_input(ctx, IN_BIAS);
+  /* bias-only: no input channels are read (a non-NULL placeholder pointer) */
+  const int8_t *x = sx != NULL && d->update_weights ? (const int8_t *)sx->data : grad;
+  int32_t *bias = b != NULL ? (int32_t *)b->data : NULL;
+  if (d->kind == TT_TRAIN_CONV_2D)
+    st = tt_conv_2d_update(&d->p.conv, &upd, &d->saved_dims, x, &d->grad_dims, grad, e,
+                           &d->filter_dims, (int8_t *)w->data, bias, &prng);
+  else if (d->kind == TT_TRAIN_DEPTHWISE_CONV_2D)
+    st = tt_depthwise_conv_2d_update(&d->p.dw, &upd, &d->saved_dims, x, &d->grad_dims, grad, e,
+                                     &d->filter_dims, (int8_t *)w->data, bias, &prng);
+  else
+    st = tt_fully_connected_update(&d->p.fc, &upd, &d->saved_dims, x, &d->grad_dims, grad, e,
+                                   &d->filter_dims, (int8_t *)w->data, bias, &prng);
+  if (st != TT_OK) return tt_op_fail(ctx, st, "update kernel rejected its arguments");
+  state[2] = (int32_t)(uint32_t)prng;
+  state[3] = (int32_t)(uint32_t)(prng >> 32);
+  return TT_OK;
+}

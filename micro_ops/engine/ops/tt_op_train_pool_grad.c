@@ -1,0 +1,78 @@
+/* TT_AVERAGE_POOL_2D_GRAD and TT_MAX_POOL_2D_GRAD: input gradients of the pooling ops
+ * (docs/train-format.md); max pooling routes through the saved forward input. */
+#include "tt_op_train_common.h"
+#include "tt_pooling_backward.h"
+
+typedef struct {
+  tt_pool_params params;
+  tt_dims out, in;
+} pool_grad_data;
+
+static tt_status prepare(tt_op_ctx *ctx, int max_pool) {
+  tt_tensor *g;
+  if (tt_op_num_inputs(ctx) != 2 + max_pool || tt_op_num_outputs(ctx) != 2)
+    return tt_op_fail(ctx, TT_ERR_MODEL, max_pool ? "expects inputs grad_out, grad_out_exp, "
+                      "saved_x and outputs grad_in, grad_in_exp" : "expects inputs grad_out, "
+                      "grad_out_exp and outputs grad_in, grad_in_exp");
+  if (tt_train_input(ctx, 0, TT_TYPE_INT8, "grad_out must be int8", &g) != TT_OK)
+    return TT_ERR_UNSUPPORTED;
+  const tt_tensor *gx = tt_op_output(ctx, 0);
+  if (!tt_train_is_exp(tt_op_input(ctx, 1)) || !tt_train_is_exp(tt_op_output(ctx, 1)) ||
+      gx->type != TT_TYPE_INT8 || g->rank != 4 || gx->rank != 4)
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "gradients must be int8 NHWC, exponents int32 [1]");
+  pool_grad_data *d = (pool_grad_data *)tt_op_alloc_persistent(ctx, sizeof *d);
+  if (d == NULL) return TT_ERR_ARENA;
+  TT_TRAIN_OPT(ctx, "stride_h", &d->params.stride_h);
+  TT_TRAIN_OPT(ctx, "stride_w", &d->params.stride_w);
+  TT_TRAIN_OPT(ctx, "filter_h", &d->params.filter_h);
+  TT_TRAIN_OPT(ctx, "filter_w", &d->params.filter_w);
+  TT_TRAIN_OPT(ctx, "pad_h", &d->params.pad_h);
+  TT_TRAIN_OPT(ctx, "pad_w", &d->params.pad_w);
+  d->params.activation.min = -128;
+  d->params.activation.max = 127;
+  if (d->params.stride_h < 1 || d->params.stride_w < 1 || d->params.filter_h < 1 ||
+      d->params.filter_w < 1 || d->params.pad_h < 0 || d->params.pad_w < 0)
+    return tt_op_fail(ctx, TT_ERR_MODEL, "strides and filter sizes must be >= 1, pads >= 0");
+  d->out = tt_tensor_dims4(g);
+  d->in = tt_tensor_dims4(gx);
+  if (max_pool) {
+    const tt_tensor *x = tt_op_input(ctx, 2);
+    if (x == NULL || x->type != TT_TYPE_INT8 || tt_tensor_elements(x) != tt_tensor_elements(gx))
+      return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "saved_x must be int8 shaped like grad_in");
+  }
+  tt_op_set_data(ctx, d);
+  return tt_op_request_scratch(ctx, (size_t)(max_pool
+                                                 ? tt_max_pool_2d_backward_scratch_size(&d->in)
+                                                 : tt_average_pool_2d_backward_scratch_size(&d->in)));
+}
+
+static tt_status eval(tt_op_ctx *ctx, int max_pool) {
+  const pool_grad_data *d = (const pool_grad_data *)tt_op_data(ctx);
+  const int32_t e = tt_train_exp(tt_op_input(ctx, 1));
+  if (e == TT_GRAD_NONE) {
+    tt_train_no_gradient(ctx);
+    return TT_OK;
+  }
+  const int8_t *g = (const int8_t *)tt_op_input(ctx, 0)->data;
+  int8_t *gx = (int8_t *)tt_op_output(ctx, 0)->data;
+  int32_t *ex = (int32_t *)tt_op_output(ctx, 1)->data;
+  tt_status st =
+      max_pool ? tt_max_pool_2d_backward(&d->params, &d->out, g, e, &d->in,
+                                         (const int8_t *)tt_op_input(ctx, 2)->data, gx, ex,
+                                         (int32_t *)tt_op_scratch(ctx))
+               : tt_average_pool_2d_backward(&d->params, &d->out, g, e, &d->in, gx, ex,
+                                             (int32_t *)tt_op_scratch(ctx));
+  return st == TT_OK ? TT_OK : tt_op_fail(ctx, st, "kernel rejected its arguments");
+}
+
+static tt_status avg_prepare(tt_op_ctx *ctx) { return prepare(ctx, 0); }
+static tt_status avg_eval(tt_op_ctx *ctx) { return eval(ctx, 0); }
+static tt_status max_prepare(tt_op_ctx *ctx) { return prepare(ctx, 1); }
+static tt_status max_eval(tt_op_ctx *ctx) { return eval(ctx, 1); }
+
+const tt_op_registration tt_op_average_pool_2d_grad = {
+    32 /* CUSTOM */, "TT_AVERAGE_POOL_2D_GRAD", avg_prepare, avg_eval, 0,
+    "TT_AVERAGE_POOL_2D_GRAD"};
+const tt_op_registration tt_op_max_pool_2d_grad = {32 /* CUSTOM */, "TT_MAX_POOL_2D_GRAD",
+                                                   max_prepare, max_eval, 0,
+                                                   "TT_MAX_POOL_2D_GRAD"};
