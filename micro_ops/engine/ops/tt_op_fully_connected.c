@@ -11,7 +11,8 @@ enum { OPT_ACTIVATION = 0, OPT_WEIGHTS_FORMAT = 1 };
 
 typedef struct {
   tt_fully_connected_params params;
-  tt_dims input_dims, filter_dims, output_dims;
+  /* Followed by the multipliers and shifts (tt_mac_alloc_op_data). No dims: eval derives
+   * them from the filter and the input size. Both keep the op's persistent data small. */
 } tt_fully_connected_op_data;
 
 static tt_status tt_fully_connected_prepare(tt_op_ctx *ctx) {
@@ -67,26 +68,25 @@ static tt_status tt_fully_connected_prepare(tt_op_ctx *ctx) {
   st = tt_mac_activation(ctx, tt_op_option_i8(ctx, OPT_ACTIVATION, TT_ACT_NONE), output,
                          &d->params.activation);
   if (st != TT_OK) return st;
-  const int32_t batches = (int32_t)(in_size / depth);
-  const tt_dims in_dims = {batches, 1, 1, depth}, f_dims = {units, 1, 1, depth},
-                out_dims = {batches, 1, 1, units};
-  d->input_dims = in_dims;
-  d->filter_dims = f_dims;
-  d->output_dims = out_dims;
   tt_op_set_data(ctx, d);
   return TT_OK;
 }
 
 static tt_status tt_fully_connected_eval(tt_op_ctx *ctx) {
   const tt_fully_connected_op_data *d = (const tt_fully_connected_op_data *)tt_op_data(ctx);
-  const tt_tensor *bias = tt_op_input(ctx, 2);
+  const tt_tensor *input = tt_op_input(ctx, 0), *filter = tt_op_input(ctx, 1);
+  const tt_tensor *bias = tt_op_input(ctx, 2), *output = tt_op_output(ctx, 0);
+  /* As prepare checked: input read as [batches, depth], output as [batches, units]. */
+  const int32_t units = filter->dims[0], depth = filter->dims[1];
+  const int32_t batches = (int32_t)(tt_tensor_elements(input) / depth);
+  const tt_dims in_dims = {batches, 1, 1, depth}, f_dims = {units, 1, 1, depth},
+                out_dims = {batches, 1, 1, units};
   const tt_per_channel_quant quant =
-      tt_mac_quant(d, sizeof(*d), d->params.per_channel ? d->output_dims.c : 1);
+      tt_mac_quant(d, sizeof(*d), d->params.per_channel ? units : 1);
   const tt_status st = tt_fully_connected(
-      &d->params, &quant, &d->input_dims, (const int8_t *)tt_op_input(ctx, 0)->data,
-      &d->filter_dims, (const int8_t *)tt_op_input(ctx, 1)->data,
-      bias ? (const int32_t *)bias->data : NULL, &d->output_dims,
-      (int8_t *)tt_op_output(ctx, 0)->data);
+      &d->params, &quant, &in_dims, (const int8_t *)input->data, &f_dims,
+      (const int8_t *)filter->data, bias ? (const int32_t *)bias->data : NULL, &out_dims,
+      (int8_t *)output->data);
   return st == TT_OK ? TT_OK : tt_op_fail(ctx, st, "kernel rejected its arguments");
 }
 
