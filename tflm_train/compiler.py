@@ -22,11 +22,17 @@ from ai_edge_litert import schema_py_generated as schema
 
 from . import ir, tflite_io
 from .errors import TflmTrainError, UnsupportedOpError
-from .kernels.conv_2d_backward import conv_2d_backward_input_prepare
-from .kernels.depthwise_conv_2d_backward import depthwise_conv_2d_backward_input_prepare
-from .kernels.fully_connected_backward import fully_connected_backward_input_prepare
+from .kernels.add_backward import add_backward_scratch_size
+from .kernels.conv_2d_backward import (conv_2d_backward_input_prepare,
+                                       conv_2d_backward_input_scratch_size)
+from .kernels.depthwise_conv_2d_backward import (depthwise_conv_2d_backward_input_prepare,
+                                                 depthwise_conv_2d_backward_input_scratch_size)
+from .kernels.fully_connected_backward import (fully_connected_backward_input_prepare,
+                                               fully_connected_backward_input_scratch_size)
 from .kernels.gradient import prng_seed
-from .kernels.loss import softmax_cross_entropy_params
+from .kernels.loss import softmax_cross_entropy_params, softmax_cross_entropy_scratch_size
+from .kernels.pooling_backward import (average_pool_2d_backward_scratch_size,
+                                       max_pool_2d_backward_scratch_size)
 from .kernels.update import update_factors, update_lr
 from .ops import kernel_class
 from .planner import OFFLINE_PLAN_NAME, plan
@@ -292,8 +298,9 @@ class TrainingCompiler:
         p = softmax_cross_entropy_params(lt.scale)
         g_logits = ed.tensor("grad/logits", lt.shape, np.int8)
         e_logits = ed.tensor("grad_exp/logits", (1,), np.int32)
+        s_loss = self._scratch("loss", softmax_cross_entropy_scratch_size(C))
         new_ops.append(ed.custom_op("TT_SOFTMAX_XENT", [self.logits, label],
-                                    [loss, g_logits, e_logits], self._loss_options(p)))
+                                    [loss, g_logits, e_logits, s_loss], self._loss_options(p)))
         grads: dict[int, tuple[int, int]] = {self.logits: (g_logits, e_logits)}
 
         # backward, reverse order, pruned to the gradient path
@@ -320,6 +327,7 @@ class TrainingCompiler:
         sg.operators = new_ops
         sg.inputs = np.array([g.inputs[0], label], dtype=np.int32)
         sg.outputs = np.array([self.logits, loss], dtype=np.int32)
+        self._check_gradient_consumers()
         return {"masks": masks, "saved": saved, "path_ops": sorted(path_ops)}
 
     # ------------------------------------------------------------------------------ forward aux
@@ -389,6 +397,34 @@ class TrainingCompiler:
         return {k: int(v) for k, v in vars(p).items()}
 
     # ------------------------------------------------------------------------------- backward
+    def _scratch(self, tag: str, nbytes: int) -> int:
+        """A kernel's scratch as an op output nothing reads: the planner gives it memory for
+        that op only, so the offline plan covers every byte the engines use. ``nbytes`` comes
+        from the Python twin of the C ``*_scratch_size``."""
+        assert nbytes > 0 and nbytes % 4 == 0, nbytes
+        return self.ed.tensor(f"scratch/{tag}", (nbytes // 4,), np.int32)
+
+    def _check_gradient_consumers(self) -> None:
+        """The MAC *_GRAD ops mask grad_out in place (no copy): that needs every int8 gradient
+        they read to have them as its only consumer and not be a graph output."""
+        sg = self.ed.sg
+        readers: dict[int, int] = {}
+        for op in sg.operators:
+            for t in op.inputs:
+                if t >= 0:
+                    readers[int(t)] = readers.get(int(t), 0) + 1
+        codes = self.model.operatorCodes
+        for k, op in enumerate(sg.operators):
+            cc = codes[op.opcodeIndex].customCode
+            cc = cc.decode() if isinstance(cc, bytes) else (cc or "")
+            if cc not in ("TT_CONV_2D_GRAD", "TT_DEPTHWISE_CONV_2D_GRAD",
+                          "TT_FULLY_CONNECTED_GRAD"):
+                continue
+            gy = int(op.inputs[0])
+            if readers.get(gy) != 1 or gy in set(int(t) for t in sg.outputs):
+                raise TflmTrainError(f"internal: gradient tensor {gy} read by op {k} ({cc}) has "
+                                     f"{readers.get(gy)} readers; in-place masking needs one")
+
     def _grad_pair(self, x: int, tag: str) -> tuple[int, int]:
         t = self.graph.tensors[x]
         gx = self.ed.tensor(f"grad/{t.name}{tag}", t.shape, np.int8)
@@ -419,6 +455,11 @@ class TrainingCompiler:
             for k in range(2):
                 if outs[2 * k] < 0:
                     outs[2 * k], outs[2 * k + 1] = self._grad_pair(pairs[k], f"/add{i}_{k}_unused")
+            y = g.tensors[op.outputs[0]]
+            nbytes = add_backward_scratch_size(g.tensors[pairs[0]].shape,
+                                               g.tensors[pairs[1]].shape, y.shape)
+            if nbytes:  # int32 sums of a broadcast input
+                outs.append(self._scratch(f"{y.name}/add{i}", nbytes))
             new_ops.append(ed.custom_op("TT_ADD_GRAD", [gy, ey, mask if mask is not None else -1],
                                         outs))
             return out
@@ -432,7 +473,11 @@ class TrainingCompiler:
                     "filter_w": pp.filter_w, "pad_h": pp.pad_h, "pad_w": pp.pad_w}
             code = "TT_AVERAGE_POOL_2D_GRAD" if opc == "AVERAGE_POOL_2D" else "TT_MAX_POOL_2D_GRAD"
             ins = [gy, ey] + ([x] if opc == "MAX_POOL_2D" else [])
-            new_ops.append(ed.custom_op(code, ins, [gx, ex], {k2: int(v) for k2, v in opts.items()}))
+            size = (average_pool_2d_backward_scratch_size if opc == "AVERAGE_POOL_2D"
+                    else max_pool_2d_backward_scratch_size)(g.tensors[x].shape)
+            acc = self._scratch(f"{g.tensors[x].name}/op{i}", size)
+            new_ops.append(ed.custom_op(code, ins, [gx, ex, acc],
+                                        {k2: int(v) for k2, v in opts.items()}))
         elif opc == "MEAN":
             new_ops.append(ed.custom_op("TT_MEAN_GRAD", [gy, ey], [gx, ex]))
         elif opc == "PAD":
@@ -492,20 +537,20 @@ class TrainingCompiler:
         if want_x:
             if op.opcode == "CONV_2D":
                 q = conv_2d_backward_input_prepare(w.quant.scale, w.shape)
+                q_scratch = conv_2d_backward_input_scratch_size
             elif op.opcode == "DEPTHWISE_CONV_2D":
                 q = depthwise_conv_2d_backward_input_prepare(w.quant.scale, w.shape,
                                                              int(pp.depth_multiplier))
+                q_scratch = depthwise_conv_2d_backward_input_scratch_size
             else:
                 q = fully_connected_backward_input_prepare(w.quant.scale, w.shape)
+                q_scratch = fully_connected_backward_input_scratch_size
             r = const_i32(f"bwd/{w.name}/r_q15", q.r)
             opts["grad_pre_shift"] = int(q.p)
             opts["grad_exp_offset"] = int(q.s_e - 15 + q.p)
             gx, ex = self._grad_pair(L.input, f"/op{i}")
-            # the kernel's int32 accumulators: an output nothing reads, so the planner gives it
-            # memory for this op only (the C engine and TFLM need no online scratch request)
-            n_in = int(np.prod(x.shape))
-            scratch = ed.tensor(f"scratch/{x.name}/op{i}", (n_in,), np.int32)
-            outs = [gx, ex, scratch]
+            # the kernel's int32 accumulators (planned for this op only, see _scratch)
+            outs = [gx, ex, self._scratch(f"{x.name}/op{i}", q_scratch(x.shape))]
             result[L.input] = (gx, ex)
         bias = L.bias if L.bias is not None else (
             int(self.ed.sg.operators[i].inputs[2]) if len(self.ed.sg.operators[i].inputs) > 2 else -1)

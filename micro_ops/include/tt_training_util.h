@@ -17,16 +17,13 @@ extern "C" {
  * pixel. out may not overlap x unless out == x. */
 void tt_save_slice(const tt_dims *dims, const int8_t *x, int32_t channels, int8_t *out);
 
-/* Bytes of int32 scratch of tt_grad_accumulate for n elements. */
-int32_t tt_grad_accumulate_scratch_size(int32_t n);
-
 /* (g, e) = (g1, e1) + (g2, e2), n elements each. Both present: the gradient with the smaller
- * exponent is shifted right (rounding half away from zero) to the larger exponent, the sum is
- * formed in int32 (scratch) and requantized with tt_requantize_pow2. One absent (exponent
- * TT_GRAD_NONE): the other is copied. Both absent: g = 0, e = TT_GRAD_NONE. out may be g1 or
- * g2 (in place). */
+ * exponent is shifted right (rounding half away from zero) to the larger exponent, and the
+ * sum is requantized as tt_requantize_pow2 would (two passes over the inputs, no scratch).
+ * One absent (exponent TT_GRAD_NONE): the other is copied. Both absent: g = 0,
+ * e = TT_GRAD_NONE. out may be g1 or g2 (in place). */
 void tt_grad_accumulate(const int8_t *g1, int32_t e1, const int8_t *g2, int32_t e2, int32_t n,
-                        int32_t *scratch, int8_t *out, int32_t *e_out);
+                        int8_t *out, int32_t *e_out);
 
 #ifdef __cplusplus
 }

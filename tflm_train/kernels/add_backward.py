@@ -30,6 +30,14 @@ def _dims4(shape) -> tuple[int, ...]:
     return (1,) * (4 - len(shape)) + shape
 
 
+def add_backward_scratch_size(input1_shape, input2_shape, output_shape) -> int:
+    """Bytes of int32 scratch of the C kernel: the sums of the larger broadcast input (0 when
+    neither input is broadcast)."""
+    out4 = _dims4(output_shape)
+    sizes = [int(np.prod(s)) for s in (input1_shape, input2_shape) if _dims4(s) != out4]
+    return 4 * max(sizes, default=0)
+
+
 def _input_grad(g4: np.ndarray, e: int, input_shape) -> tuple[np.ndarray, int]:
     in4 = _dims4(input_shape)
     if in4 == g4.shape:

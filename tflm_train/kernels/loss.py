@@ -42,6 +42,11 @@ class SoftmaxCrossEntropyParams:
     logit_shift: int         # <= 23, so |diff| ≤ 255 shifted left stays in int32
 
 
+def softmax_cross_entropy_scratch_size(depth: int) -> int:
+    """Bytes of int32 scratch of the C kernel (the Q0.31 probabilities, one per class)."""
+    return 4 * int(depth) if depth > 0 else 0
+
+
 def softmax_cross_entropy_params(input_scale: float) -> SoftmaxCrossEntropyParams:
     """Prepare time: the softmax constants for beta 1 and the Q16.16 logit multiplier."""
     sp = softmax_params(1.0, input_scale)

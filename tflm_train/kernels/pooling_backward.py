@@ -35,6 +35,16 @@ def average_pool_recip_bits(params: PoolParams) -> int:
     return 24 - int(windows).bit_length()
 
 
+def average_pool_2d_backward_scratch_size(input_shape) -> int:
+    """Bytes of int32 scratch of the C kernel: one accumulator per input element."""
+    return 4 * int(np.prod(input_shape))
+
+
+def max_pool_2d_backward_scratch_size(input_shape) -> int:
+    """Bytes of int32 scratch of the C kernel: one accumulator per input element."""
+    return 4 * int(np.prod(input_shape))
+
+
 def _geometry(params: PoolParams, input_shape, output_grad: np.ndarray):
     n, h, w, c = (int(d) for d in input_shape)
     gn, out_h, out_w, gc = output_grad.shape

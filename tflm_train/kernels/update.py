@@ -17,6 +17,8 @@ from .conv_2d import PerChannelQuant
 from .gradient import prng_next
 
 R_MAX = 62  # largest number of fractional bits kept before the stochastic rounding
+VELOCITY_FRAC_BITS = 16  # velocity: int32 Q16.16 in units of one parameter LSB
+MOMENTUM_ONE = 1 << 15   # momentum_q15 is μ·2^15
 
 
 @dataclass
@@ -28,6 +30,7 @@ class UpdateParams:
     lr: tuple[int, int]              # tt_quant_mult {multiplier, shift}
     update_weights: int
     update_bias: int
+    momentum_q15: int = 0            # μ·2^15 in [0, 2^15); 0 = plain SGD, no velocity state
 
 
 @dataclass
@@ -84,6 +87,15 @@ def update_factors(input_scale, filter_scales, n_channels: int, qas: bool
     return (PerChannelQuant(as32(wm), as32(ws)), PerChannelQuant(as32(bm), as32(bs)))
 
 
+def momentum_q15(mu: float) -> int:
+    """Momentum μ in [0, 1) → μ·2^15 rounded half away from zero, clamped to 2^15 − 1 (μ just
+    below 1 may round up to 2^15). μ = 0 gives 0: plain SGD."""
+    mu = float(mu)
+    if not (0.0 <= mu < 1.0):
+        raise ValueError(f"momentum must be in [0, 1), got {mu}")
+    return min(int(round_away(mu * MOMENTUM_ONE)), MOMENTUM_ONE - 1)
+
+
 def backward_input_prepare(filter_scales, n_channels: int, fan_out: int) -> BackwardInputQuant:
     """r_c = round(2^15 · s_w[c] / 2^S_e) with S_e = floor(log2 max s_w) + 1, and the pre-shift
     p: the smallest with 128·128·(2^15 − 1)·fan_out / 2^p < 2^30, so the rounded scratch
@@ -124,13 +136,12 @@ def sgd_delta(acc: int, e_acc: int, multiplier: int, shift: int, prng_state: int
     return int(d[0]), state
 
 
-def sgd_deltas(acc, e_acc: int, multiplier, shift, bits) -> np.ndarray:
-    """Vectorised sgd_delta: acc int64[n], multiplier/shift broadcast, bits = the n PRNG draws
-    (uint64) in order. Returns int64 deltas in int32 range."""
+def _qas_product(acc, e_acc: int, multiplier, shift):
+    """Shared head of both update rules: (negative, |t|, R) with |t| = |acc|·|M| after the
+    truncating 31-bit pre-shift of |acc| (uint64, < 2^62) and R its fractional bits (int64)."""
     acc = np.asarray(acc, dtype=np.int64)
     m = np.broadcast_to(np.asarray(multiplier, dtype=np.int64), acc.shape)
     sh = np.broadcast_to(np.asarray(shift, dtype=np.int64), acc.shape)
-    bits = np.asarray(bits, dtype=np.uint64)
     neg = (acc < 0) != (m < 0)
     mag = np.abs(acc).astype(np.uint64)            # |INT64_MIN| wraps to 2^63 in uint64: right
     # Pre-shift |acc| >= 2^31 to 31 bits (truncating the magnitude); k joins the exponent.
@@ -139,7 +150,22 @@ def sgd_deltas(acc, e_acc: int, multiplier, shift, bits) -> np.ndarray:
         k += (mag >> np.uint64(31 + j)) != 0
     a32 = mag >> k.astype(np.uint64)
     t = a32 * np.abs(m).astype(np.uint64)          # < 2^62, exact
-    r_bits = 31 - sh - int(e_acc) - k
+    return neg, t, 31 - sh - int(e_acc) - k
+
+
+def _left_shift_sat(t, ls):
+    """|t| << ls saturating at INT32_MAX (uint64 in, ls >= 0 int64)."""
+    ls = np.clip(ls, 0, 63).astype(np.uint64)
+    fits = (ls < np.uint64(32)) & (t <= (np.uint64(INT32_MAX) >> np.minimum(ls, np.uint64(31))))
+    return np.where(t == 0, np.uint64(0),
+                    np.where(fits, t << np.minimum(ls, np.uint64(31)), np.uint64(INT32_MAX)))
+
+
+def sgd_deltas(acc, e_acc: int, multiplier, shift, bits) -> np.ndarray:
+    """Vectorised sgd_delta: acc int64[n], multiplier/shift broadcast, bits = the n PRNG draws
+    (uint64) in order. Returns int64 deltas in int32 range."""
+    bits = np.asarray(bits, dtype=np.uint64)
+    neg, t, r_bits = _qas_product(acc, e_acc, multiplier, shift)
     # R > 62: drop the extra low bits of |t| (|t| < 2^62, so a shift >= 62 leaves 0).
     extra = np.clip(r_bits - R_MAX, 0, 63).astype(np.uint64)
     t = np.where(r_bits > R_MAX, t >> extra, t)
@@ -149,12 +175,76 @@ def sgd_deltas(acc, e_acc: int, multiplier, shift, bits) -> np.ndarray:
     r = bits >> (np.uint64(64) - rp)
     d_frac = (t + r) >> rp
     # R <= 0: exact left shift by -R, saturating.
-    ls = np.clip(-r_bits, 0, 63).astype(np.uint64)
-    fits = (-r_bits < 32) & (t <= (np.uint64(INT32_MAX) >> np.minimum(ls, np.uint64(31))))
-    d_left = np.where(t == 0, np.uint64(0),
-                      np.where(fits, t << np.minimum(ls, np.uint64(31)), np.uint64(INT32_MAX)))
+    d_left = _left_shift_sat(t, -r_bits)
     d = np.where(r_bits > 0, np.minimum(d_frac, np.uint64(INT32_MAX)), d_left).astype(np.int64)
     return np.where(neg, -d, d)
+
+
+def sgd_steps_q16(acc, e_acc: int, multiplier, shift) -> np.ndarray:
+    """The exact QAS step t·2^-R rounded half away from zero to Q16.16 LSBs, magnitude
+    saturated at INT32_MAX (int64 in int32 range). Momentum path; no PRNG draw."""
+    neg, t, r_bits = _qas_product(acc, e_acc, multiplier, shift)
+    rs = r_bits - VELOCITY_FRAC_BITS
+    # rs > 0: (|t| + 2^(rs-1)) >> rs; |t| < 2^62, so rs >= 63 gives 0 and the sum stays < 2^63.
+    rsc = np.clip(rs, 1, 63).astype(np.uint64)
+    s_right = np.minimum((t + (np.uint64(1) << (rsc - np.uint64(1)))) >> rsc,
+                         np.uint64(INT32_MAX))
+    s = np.where(rs > 0, s_right, _left_shift_sat(t, -rs)).astype(np.int64)
+    return np.where(neg, -s, s)
+
+
+def momentum_deltas(step_q16, velocity, momentum_q15: int, bits
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """v ← sat(rdbp(μ·v, 15) + s) (sat = ±INT32_MAX, rdbp = half away from zero), then
+    Δ = sign(v)·⌊(|v| + (u >> 48)) / 2^16⌋ with u the element's draw. Returns (Δ, new v),
+    int64 arrays."""
+    v = np.asarray(velocity, dtype=np.int64)
+    decayed = rounding_divide_by_pot64(v * int(momentum_q15), 15)   # |μ·v| < 2^46
+    v = np.clip(decayed + np.asarray(step_q16, dtype=np.int64), -INT32_MAX, INT32_MAX)
+    r = np.asarray(bits, dtype=np.uint64) >> np.uint64(64 - VELOCITY_FRAC_BITS)
+    d = ((np.abs(v).astype(np.uint64) + r) >> np.uint64(VELOCITY_FRAC_BITS)).astype(np.int64)
+    return np.where(v < 0, -d, d), v
+
+
+def update_deltas(acc, e_acc: int, multiplier, shift, bits, momentum_q15: int,
+                  velocity: np.ndarray | None) -> np.ndarray:
+    """The kernels' update rule: momentum_q15 == 0 → sgd_deltas (velocity neither read nor
+    written); otherwise the momentum rule, writing the new velocity into `velocity` (int32,
+    acc.size elements in the same order) in place."""
+    if not momentum_q15:
+        return sgd_deltas(acc, e_acc, multiplier, shift, bits)
+    flat = velocity.reshape(-1)   # a view for the contiguous arrays the kernels require
+    d, v = momentum_deltas(sgd_steps_q16(acc, e_acc, multiplier, shift), flat,
+                           momentum_q15, bits)
+    flat[:] = v
+    return d
+
+
+def sgd_momentum_delta(acc: int, e_acc: int, multiplier: int, shift: int, momentum_q15: int,
+                       velocity: int, prng_state: int) -> tuple[int, int, int]:
+    """Scalar twin of tt_sgd_momentum_delta: (Δ, new velocity, new PRNG state). With
+    momentum_q15 == 0 it is sgd_delta and the velocity is returned unchanged."""
+    state, bits = prng_next(prng_state)
+    v = np.array([velocity], dtype=np.int32)
+    d = update_deltas(np.array([acc], dtype=np.int64), e_acc, np.array([multiplier]),
+                      np.array([shift]), np.array([bits], dtype=np.uint64), momentum_q15, v)
+    return int(d[0]), int(v[0]), state
+
+
+def check_velocity(name: str, what: str, velocity, n: int, momentum_q15: int) -> None:
+    """Kernel argument check: momentum in [0, 2^15); with momentum a C-contiguous int32
+    velocity of n elements."""
+    if not 0 <= int(momentum_q15) < MOMENTUM_ONE:
+        raise ValueError(f"{name}: momentum_q15 {momentum_q15} outside [0, {MOMENTUM_ONE})")
+    if not momentum_q15:
+        return
+    if velocity is None:
+        raise ValueError(f"{name}: momentum needs the {what} velocity")
+    if (not isinstance(velocity, np.ndarray) or velocity.dtype != np.int32
+            or velocity.size != n or not velocity.flags.c_contiguous):
+        raise ValueError(f"{name}: {what} velocity must be a C-contiguous int32 array of {n} "
+                         f"elements, got {getattr(velocity, 'dtype', type(velocity))} "
+                         f"{getattr(velocity, 'shape', '')}")
 
 
 def prng_draws(state: int, n: int) -> tuple[np.ndarray, int]:

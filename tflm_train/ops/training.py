@@ -47,6 +47,11 @@ class TrainingOp(OpKernel):
             raise self.unsupported(f"missing option '{key}'")
         return int(self.opts.get(key, default))
 
+    def scratch(self, k: int) -> np.ndarray:
+        """A dummy for output k, the C kernel's scratch (numpy keeps its accumulators inside)."""
+        t = self.graph.tensors[self.op.outputs[k]]
+        return np.zeros(t.shape, t.dtype)
+
     def no_gradient(self) -> list[np.ndarray]:
         """Zero gradients with the NO_GRADIENT exponent on every (grad, exp) output pair."""
         outs = []
@@ -75,9 +80,10 @@ class SoftmaxXent(TrainingOp):
         logits, label = inputs
         lab = int(np.asarray(label).reshape(-1)[0])
         if lab < 0:  # no label: inference
-            return [np.zeros(1, np.int32), np.zeros_like(logits), _exp(NO_GRADIENT)]
+            return [np.zeros(1, np.int32), np.zeros_like(logits), _exp(NO_GRADIENT),
+                    self.scratch(3)]
         loss, grad, e = softmax_cross_entropy(self.params, logits.reshape(-1), lab)
-        return [np.array([loss], np.int32), grad.reshape(logits.shape), _exp(e)]
+        return [np.array([loss], np.int32), grad.reshape(logits.shape), _exp(e), self.scratch(3)]
 
 
 class GradAccumulate(TrainingOp):
@@ -111,8 +117,7 @@ class _MacGrad(TrainingOp):
         if r is not None:
             x_shape = self.graph.tensors[self.op.outputs[0]].shape
             gx, ex = self.backward_input(self.backward_quant(r), g, e, w, x_shape)
-            # output 2 is the C kernel's int32 scratch; numpy keeps its accumulators inside
-            outs = [gx.reshape(x_shape), _exp(ex), np.zeros(int(np.prod(x_shape)), np.int32)]
+            outs = [gx.reshape(x_shape), _exp(ex), self.scratch(2)]
         uw, ub = self.opt("update_weights"), self.opt("update_bias")
         if uw or ub:
             zero = np.zeros(1, np.int32)
@@ -185,7 +190,10 @@ class AddGrad(TrainingOp):
         s1 = self.graph.tensors[self.op.outputs[0]].shape
         s2 = self.graph.tensors[self.op.outputs[2]].shape
         g1, e1, g2, e2 = add_backward(gy, e, s1, s2, mask)
-        return [g1, _exp(e1), g2, _exp(e2)]
+        outs = [g1, _exp(e1), g2, _exp(e2)]
+        if len(self.op.outputs) == 5:  # only when an input is broadcast: the C kernel's scratch
+            outs.append(self.scratch(4))
+        return outs
 
 
 class _ShapeGrad(TrainingOp):
@@ -204,7 +212,7 @@ class AveragePool2DGrad(_ShapeGrad):
         if e == NO_GRADIENT:
             return self.no_gradient()
         g, ex = average_pool_2d_backward(self.pool_params(), inputs[0], e, self.input_shape())
-        return [g, _exp(ex)]
+        return [g, _exp(ex), self.scratch(2)]
 
 
 class MaxPool2DGrad(AveragePool2DGrad):
@@ -213,7 +221,7 @@ class MaxPool2DGrad(AveragePool2DGrad):
         if e == NO_GRADIENT:
             return self.no_gradient()
         g, ex = max_pool_2d_backward(self.pool_params(), inputs[0], e, inputs[2])
-        return [g, _exp(ex)]
+        return [g, _exp(ex), self.scratch(2)]
 
 
 class MeanGrad(_ShapeGrad):

@@ -10,9 +10,11 @@ typedef struct {
 
 static tt_status prepare(tt_op_ctx *ctx) {
   tt_tensor *g;
-  if (tt_op_num_inputs(ctx) != 3 || tt_op_num_outputs(ctx) != 4)
+  const int32_t outs = tt_op_num_outputs(ctx);
+  if (tt_op_num_inputs(ctx) != 3 || (outs != 4 && outs != 5))
     return tt_op_fail(ctx, TT_ERR_MODEL, "expects inputs grad_out, grad_out_exp, mask and "
-                      "outputs grad_in1, exp1, grad_in2, exp2");
+                      "outputs grad_in1, exp1, grad_in2, exp2 (and scratch if an input is "
+                      "broadcast)");
   if (tt_train_input(ctx, 0, TT_TYPE_INT8, "grad_out must be int8", &g) != TT_OK)
     return TT_ERR_UNSUPPORTED;
   const tt_tensor *mask = tt_op_input(ctx, 2), *g1 = tt_op_output(ctx, 0),
@@ -31,8 +33,10 @@ static tt_status prepare(tt_op_ctx *ctx) {
   d->in1 = tt_tensor_dims4(g1);
   d->in2 = tt_tensor_dims4(g2);
   tt_op_set_data(ctx, d);
-  return tt_op_request_scratch(ctx, (size_t)tt_add_backward_scratch_size(&d->in1, &d->in2,
-                                                                          &d->out));
+  /* output 4: int32 sums of a broadcast input, only when one is broadcast */
+  const int32_t need = tt_add_backward_scratch_size(&d->in1, &d->in2, &d->out);
+  if (need == 0 && outs == 4) return TT_OK;
+  return tt_train_scratch_output(ctx, 4, TT_TYPE_INT32, need);
 }
 
 static tt_status eval(tt_op_ctx *ctx) {
@@ -43,11 +47,12 @@ static tt_status eval(tt_op_ctx *ctx) {
     return TT_OK;
   }
   const tt_tensor *mask = tt_op_input(ctx, 2);
+  int32_t *scratch = tt_op_num_outputs(ctx) == 5 ? (int32_t *)tt_op_output(ctx, 4)->data : NULL;
   tt_status st = tt_add_backward(
       &d->out, (const int8_t *)tt_op_input(ctx, 0)->data, e,
       mask ? (const uint8_t *)mask->data : NULL, &d->in1, (int8_t *)tt_op_output(ctx, 0)->data,
       (int32_t *)tt_op_output(ctx, 1)->data, &d->in2, (int8_t *)tt_op_output(ctx, 2)->data,
-      (int32_t *)tt_op_output(ctx, 3)->data, (int32_t *)tt_op_scratch(ctx));
+      (int32_t *)tt_op_output(ctx, 3)->data, scratch);
   return st == TT_OK ? TT_OK : tt_op_fail(ctx, st, "kernel rejected its arguments");
 }
 

@@ -25,6 +25,17 @@ int tt_train_is_exp(const tt_tensor *t) {
   return t != NULL && t->type == TT_TYPE_INT32 && tt_tensor_elements(t) == 1;
 }
 
+tt_status tt_train_scratch_output(tt_op_ctx *ctx, int32_t k, int32_t type, int64_t need) {
+  const tt_tensor *t = k < tt_op_num_outputs(ctx) ? tt_op_output(ctx, k) : NULL;
+  if (t == NULL)
+    return tt_op_fail(ctx, TT_ERR_MODEL, "the scratch output is missing (the training compiler "
+                      "plans every scratch as an op output; recompile the model)");
+  if (t->type != type || (int64_t)t->bytes < need)
+    return tt_op_fail(ctx, TT_ERR_MODEL, "the scratch output has the wrong type or is smaller "
+                      "than the kernel's *_scratch_size");
+  return TT_OK;
+}
+
 void tt_train_no_gradient(tt_op_ctx *ctx) {
   for (int32_t k = 0; k < tt_op_num_outputs(ctx); ++k) {
     tt_tensor *t = tt_op_output(ctx, k);
@@ -149,9 +160,11 @@ tt_status tt_train_mac_grad_prepare(tt_op_ctx *ctx, int32_t kind) {
     return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "mask must be uint8 [ceil(n/8)] of grad_out");
   if (mask == NULL && y != NULL && (y->type != TT_TYPE_INT8 || tt_tensor_elements(y) != n))
     return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "y must be int8 with grad_out's element count");
-  /* the masked gradient: a copy, so grad_out keeps its value (as in the numpy glue) */
-  if ((mask != NULL || y != NULL) && tt_op_request_scratch(ctx, (size_t)n) != TT_OK)
-    return TT_ERR_ARENA;
+  /* The mask is applied to grad_out in place: the compiler gives every gradient tensor one
+   * consumer (this op), so nothing reads the unmasked value later and no copy is needed. */
+  if ((mask != NULL || y != NULL) && (g->is_constant || g->is_variable))
+    return tt_op_fail(ctx, TT_ERR_MODEL, "grad_out is masked in place: it must be a planned "
+                      "tensor, not a constant or variable");
 
   const tt_tensor *bias = tt_op_input(ctx, IN_BIAS), *sx = tt_op_input(ctx, IN_SAVED_X);
   if (bias != NULL && (bias->type != TT_TYPE_INT32 || tt_tensor_elements(bias) != d->channels))
@@ -185,8 +198,8 @@ tt_status tt_train_mac_grad_prepare(tt_op_ctx *ctx, int32_t kind) {
     if (outs != 3)
       return tt_op_fail(ctx, TT_ERR_MODEL, "with r_q15 the op has 3 outputs: grad_in, "
                         "grad_in_exp and its int32 accumulator scratch");
-    tt_tensor *gx = tt_op_output(ctx, 0), *ex = tt_op_output(ctx, 1), *acc = tt_op_output(ctx, 2);
-    if (gx->type != TT_TYPE_INT8 || !tt_train_is_exp(ex) || acc->type != TT_TYPE_INT32)
+    const tt_tensor *gx = tt_op_output(ctx, 0), *ex = tt_op_output(ctx, 1);
+    if (gx->type != TT_TYPE_INT8 || !tt_train_is_exp(ex))
       return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "outputs must be int8 grad_in, int32 [1] "
                         "grad_in_exp, int32 scratch");
     d->x_dims = mac_dims(kind, gx);
@@ -194,8 +207,7 @@ tt_status tt_train_mac_grad_prepare(tt_op_ctx *ctx, int32_t kind) {
                    : kind == TT_TRAIN_DEPTHWISE_CONV_2D
                        ? tt_depthwise_conv_2d_backward_input_scratch_size(&d->x_dims)
                        : tt_fully_connected_backward_input_scratch_size(&d->x_dims);
-    if ((int64_t)acc->bytes < need)
-      return tt_op_fail(ctx, TT_ERR_SHAPE, "the int32 scratch output is too small");
+    if (tt_train_scratch_output(ctx, 2, TT_TYPE_INT32, need) != TT_OK) return TT_ERR_MODEL;
     int32_t exp_offset;
     TT_TRAIN_OPT(ctx, "grad_pre_shift", &d->p_shift);
     TT_TRAIN_OPT(ctx, "grad_exp_offset", &exp_offset);
@@ -217,15 +229,12 @@ tt_status tt_train_mac_grad_eval(tt_op_ctx *ctx) {
     return TT_OK;
   }
   const int32_t n = (int32_t)tt_tensor_elements(g);
-  const int8_t *grad = (const int8_t *)g->data;
+  int8_t *grad = (int8_t *)g->data;
   const tt_tensor *mask = tt_op_input(ctx, IN_MASK), *y = tt_op_input(ctx, IN_Y);
-  if (mask != NULL || y != NULL) {
-    int8_t *masked = (int8_t *)tt_op_scratch(ctx);
-    memcpy(masked, grad, (size_t)n);
-    if (mask != NULL) tt_apply_activation_mask(masked, n, (const uint8_t *)mask->data);
-    else tt_apply_activation_mask_from_output(masked, n, (const int8_t *)y->data, &d->act);
-    grad = masked;
-  }
+  /* in place (see prepare): grad_out has no other reader */
+  if (mask != NULL) tt_apply_activation_mask(grad, n, (const uint8_t *)mask->data);
+  else if (y != NULL)
+    tt_apply_activation_mask_from_output(grad, n, (const int8_t *)y->data, &d->act);
   tt_tensor *w = tt_op_input(ctx, IN_WEIGHTS);
   tt_status st = TT_OK;
   /* the input gradient first: it needs the weights of the forward pass */

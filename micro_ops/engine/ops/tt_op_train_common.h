@@ -22,6 +22,11 @@ tt_status tt_train_input(tt_op_ctx *ctx, int32_t i, int32_t type, const char *me
 int tt_train_is_exp(const tt_tensor *t);
 static inline int32_t tt_train_exp(const tt_tensor *t) { return *(const int32_t *)t->data; }
 
+/* Output k is the op's scratch (docs/train-format.md): the compiler plans every scratch as an
+ * op output, so the offline plan covers it. TT_ERR_MODEL unless it is present, of `type` and at
+ * least `need` bytes (the kernel's *_scratch_size). */
+tt_status tt_train_scratch_output(tt_op_ctx *ctx, int32_t k, int32_t type, int64_t need);
+
 /* No gradient this invoke: every int32 output gets TT_GRAD_NONE, every other output 0. */
 void tt_train_no_gradient(tt_op_ctx *ctx);
 

@@ -16,18 +16,18 @@ static tt_status prepare(tt_op_ctx *ctx) {
     return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "exponents must be int32 [1]");
   if (g->type != TT_TYPE_INT8 || tt_tensor_elements(g1) != n || tt_tensor_elements(g2) != n)
     return tt_op_fail(ctx, TT_ERR_SHAPE, "g1, g2 and g must be int8 with equal element counts");
-  return tt_op_request_scratch(ctx, (size_t)tt_grad_accumulate_scratch_size((int32_t)n));
+  return TT_OK; /* no scratch: the kernel works in two passes */
 }
 
 static tt_status eval(tt_op_ctx *ctx) {
   const tt_tensor *g = tt_op_output(ctx, 0);
   tt_grad_accumulate((const int8_t *)tt_op_input(ctx, 0)->data, tt_train_exp(tt_op_input(ctx, 1)),
                      (const int8_t *)tt_op_input(ctx, 2)->data, tt_train_exp(tt_op_input(ctx, 3)),
-                     (int32_t)tt_tensor_elements(g), (int32_t *)tt_op_scratch(ctx),
-                     (int8_t *)g->data, (int32_t *)tt_op_output(ctx, 1)->data);
+                     (int32_t)tt_tensor_elements(g), (int8_t *)g->data,
+                     (int32_t *)tt_op_output(ctx, 1)->data);
   return TT_OK;
 }
 
-/* In place: each element is read (into the scratch) before any is written. */
+/* In place: element i is written only after its last read. */
 const tt_op_registration tt_op_grad_accumulate = {32 /* CUSTOM */, "TT_GRAD_ACCUMULATE", prepare,
                                                   eval, 1, "TT_GRAD_ACCUMULATE"};

@@ -10,10 +10,10 @@ typedef struct {
 
 static tt_status prepare(tt_op_ctx *ctx, int max_pool) {
   tt_tensor *g;
-  if (tt_op_num_inputs(ctx) != 2 + max_pool || tt_op_num_outputs(ctx) != 2)
+  if (tt_op_num_inputs(ctx) != 2 + max_pool || tt_op_num_outputs(ctx) != 3)
     return tt_op_fail(ctx, TT_ERR_MODEL, max_pool ? "expects inputs grad_out, grad_out_exp, "
-                      "saved_x and outputs grad_in, grad_in_exp" : "expects inputs grad_out, "
-                      "grad_out_exp and outputs grad_in, grad_in_exp");
+                      "saved_x and outputs grad_in, grad_in_exp, scratch" : "expects inputs "
+                      "grad_out, grad_out_exp and outputs grad_in, grad_in_exp, scratch");
   if (tt_train_input(ctx, 0, TT_TYPE_INT8, "grad_out must be int8", &g) != TT_OK)
     return TT_ERR_UNSUPPORTED;
   const tt_tensor *gx = tt_op_output(ctx, 0);
@@ -41,9 +41,10 @@ static tt_status prepare(tt_op_ctx *ctx, int max_pool) {
       return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "saved_x must be int8 shaped like grad_in");
   }
   tt_op_set_data(ctx, d);
-  return tt_op_request_scratch(ctx, (size_t)(max_pool
-                                                 ? tt_max_pool_2d_backward_scratch_size(&d->in)
-                                                 : tt_average_pool_2d_backward_scratch_size(&d->in)));
+  /* output 2: the int32 accumulators, one per input element */
+  return tt_train_scratch_output(ctx, 2, TT_TYPE_INT32,
+                                 max_pool ? tt_max_pool_2d_backward_scratch_size(&d->in)
+                                          : tt_average_pool_2d_backward_scratch_size(&d->in));
 }
 
 static tt_status eval(tt_op_ctx *ctx, int max_pool) {
@@ -56,12 +57,13 @@ static tt_status eval(tt_op_ctx *ctx, int max_pool) {
   const int8_t *g = (const int8_t *)tt_op_input(ctx, 0)->data;
   int8_t *gx = (int8_t *)tt_op_output(ctx, 0)->data;
   int32_t *ex = (int32_t *)tt_op_output(ctx, 1)->data;
+  int32_t *scratch = (int32_t *)tt_op_output(ctx, 2)->data;
   tt_status st =
       max_pool ? tt_max_pool_2d_backward(&d->params, &d->out, g, e, &d->in,
                                          (const int8_t *)tt_op_input(ctx, 2)->data, gx, ex,
-                                         (int32_t *)tt_op_scratch(ctx))
+                                         scratch)
                : tt_average_pool_2d_backward(&d->params, &d->out, g, e, &d->in, gx, ex,
-                                             (int32_t *)tt_op_scratch(ctx));
+                                             scratch);
   return st == TT_OK ? TT_OK : tt_op_fail(ctx, st, "kernel rejected its arguments");
 }
 

@@ -6,9 +6,9 @@
 
 static tt_status prepare(tt_op_ctx *ctx) {
   tt_tensor *logits, *label;
-  if (tt_op_num_inputs(ctx) != 2 || tt_op_num_outputs(ctx) != 3)
+  if (tt_op_num_inputs(ctx) != 2 || tt_op_num_outputs(ctx) != 4)
     return tt_op_fail(ctx, TT_ERR_MODEL, "expects inputs logits, label and outputs loss, grad, "
-                      "grad_exp");
+                      "grad_exp, scratch");
   if (tt_train_input(ctx, 0, TT_TYPE_INT8, "logits must be int8", &logits) != TT_OK ||
       tt_train_input(ctx, 1, TT_TYPE_INT32, "label must be int32 [1]", &label) != TT_OK)
     return TT_ERR_UNSUPPORTED;
@@ -33,8 +33,9 @@ static tt_status prepare(tt_op_ctx *ctx) {
   TT_TRAIN_OPT(ctx, "logit_multiplier", &p->logit_multiplier);
   TT_TRAIN_OPT(ctx, "logit_shift", &p->logit_shift);
   tt_op_set_data(ctx, p);
-  return tt_op_request_scratch(ctx,
-                               (size_t)tt_softmax_cross_entropy_scratch_size((int32_t)depth));
+  /* output 3: the int32 Q0.31 probabilities */
+  return tt_train_scratch_output(ctx, 3, TT_TYPE_INT32,
+                                 tt_softmax_cross_entropy_scratch_size((int32_t)depth));
 }
 
 static tt_status eval(tt_op_ctx *ctx) {
@@ -50,7 +51,7 @@ static tt_status eval(tt_op_ctx *ctx) {
       (const tt_softmax_cross_entropy_params *)tt_op_data(ctx),
       (int32_t)tt_tensor_elements(logits), (const int8_t *)logits->data, label, loss,
       (int8_t *)tt_op_output(ctx, 1)->data, (int32_t *)tt_op_output(ctx, 2)->data,
-      (int32_t *)tt_op_scratch(ctx));
+      (int32_t *)tt_op_output(ctx, 3)->data);
   return st == TT_OK ? TT_OK : tt_op_fail(ctx, st, "label out of range for the logits");
 }
 
