@@ -20,7 +20,8 @@ P_U64 = ctypes.POINTER(ctypes.c_uint64)
 SYMBOLS = ("tt_sgd_delta", "tt_update_multiplier", "tt_update_factors", "tt_update_lr",
            "tt_conv_2d_update", "tt_depthwise_conv_2d_update", "tt_fully_connected_update",
            "tt_conv_2d_backward_input", "tt_depthwise_conv_2d_backward_input",
-           "tt_fully_connected_backward_input")
+           "tt_fully_connected_backward_input", "tt_sgd_momentum_delta", "tt_sgd_step_q16",
+           "tt_momentum_q15")
 
 
 def load_lib() -> ctypes.CDLL:
@@ -36,6 +37,13 @@ def load_lib() -> ctypes.CDLL:
             pytest.skip(f"C library has no {sym}; rebuild it")
     lib.tt_sgd_delta.restype = C_I32
     lib.tt_sgd_delta.argtypes = [ctypes.c_int64, C_I32, C_I32, C_I32, P_U64]
+    lib.tt_sgd_momentum_delta.restype = C_I32
+    lib.tt_sgd_momentum_delta.argtypes = [ctypes.c_int64, C_I32, C_I32, C_I32, C_I32, P_I32,
+                                          P_U64]
+    lib.tt_sgd_step_q16.restype = C_I32
+    lib.tt_sgd_step_q16.argtypes = [ctypes.c_int64, C_I32, C_I32, C_I32]
+    lib.tt_momentum_q15.restype = C_I32
+    lib.tt_momentum_q15.argtypes = [ctypes.c_double]
     lib.tt_update_factor.argtypes = [ctypes.c_double, P_I32, P_I32]
     lib.tt_update_lr.argtypes = [ctypes.c_double, ctypes.POINTER(QuantMult)]
     lib.tt_update_factors.argtypes = [ctypes.c_float, P_F32, C_I32, C_I32, C_I32,
@@ -64,7 +72,7 @@ class QuantMult(ctypes.Structure):
 
 class CUpdateParams(ctypes.Structure):
     _fields_ = [("weight_factor", PerChannel), ("bias_factor", PerChannel), ("lr", QuantMult),
-                ("update_weights", C_I32), ("update_bias", C_I32)]
+                ("update_weights", C_I32), ("update_bias", C_I32), ("momentum_q15", C_I32)]
 
 
 class CBackwardInputQuant(ctypes.Structure):
@@ -97,13 +105,33 @@ def update_struct(up: UpdateParams, keep: list):
     keep.extend(arrays)
     return CUpdateParams(PerChannel(ptr(arrays[0], C_I32), ptr(arrays[1], C_I32)),
                          PerChannel(ptr(arrays[2], C_I32), ptr(arrays[3], C_I32)),
-                         QuantMult(*up.lr), int(up.update_weights), int(up.update_bias))
+                         QuantMult(*up.lr), int(up.update_weights), int(up.update_bias),
+                         int(up.momentum_q15))
 
 
 def sgd_delta(lib, acc, e_acc, multiplier, shift, state) -> tuple[int, int]:
     st = ctypes.c_uint64(state)
     d = lib.tt_sgd_delta(int(acc), int(e_acc), int(multiplier), int(shift), ctypes.byref(st))
     return int(d), int(st.value)
+
+
+def sgd_momentum_delta(lib, acc, e_acc, multiplier, shift, momentum_q15, velocity, state
+                       ) -> tuple[int, int, int]:
+    """→ (delta, new velocity, new state); velocity None passes NULL (momentum 0 only)."""
+    st = ctypes.c_uint64(state)
+    v = None if velocity is None else C_I32(velocity)
+    d = lib.tt_sgd_momentum_delta(int(acc), int(e_acc), int(multiplier), int(shift),
+                                  int(momentum_q15), None if v is None else ctypes.byref(v),
+                                  ctypes.byref(st))
+    return int(d), None if v is None else int(v.value), int(st.value)
+
+
+def sgd_step_q16(lib, acc, e_acc, multiplier, shift) -> int:
+    return int(lib.tt_sgd_step_q16(int(acc), int(e_acc), int(multiplier), int(shift)))
+
+
+def momentum_q15(lib, mu) -> int:
+    return int(lib.tt_momentum_q15(float(mu)))
 
 
 def update_multiplier(lib, fm, fs, lm, ls) -> tuple[int, int]:
@@ -176,9 +204,12 @@ def backward_input(lib, op, params, quant: BackwardInputQuant, grad, grad_expone
 
 
 def update(lib, op, params, up: UpdateParams, input, grad, grad_exponent, filter, bias,
-           prng_state) -> tuple[int, int]:
-    """In place on filter / bias (C-contiguous numpy arrays); returns (status, new state).
-    input None (bias-only update) passes NULL for both input and input_dims."""
+           prng_state, weight_velocity=None, bias_velocity=None) -> tuple[int, int]:
+    """In place on filter / bias / velocities (C-contiguous numpy arrays); returns (status,
+    new state). input None (bias-only update) passes NULL for both input and input_dims; a
+    velocity None passes NULL."""
+    for v in (weight_velocity, bias_velocity):
+        assert v is None or (v.dtype == np.int32 and v.flags.c_contiguous)
     keep = []
     us = update_struct(up, keep)
     grad = np.ascontiguousarray(grad, dtype=np.int8)
@@ -200,5 +231,6 @@ def update(lib, op, params, up: UpdateParams, input, grad, grad_exponent, filter
     status = getattr(lib, f"tt_{op}_update")(
         ctypes.byref(ps), ctypes.byref(us), idims_ref, ptr(input, ctypes.c_int8),
         ctypes.byref(gdims), ptr(grad, ctypes.c_int8), int(grad_exponent), ctypes.byref(fdims),
-        ptr(filter, ctypes.c_int8), ptr(bias, C_I32), ctypes.byref(st))
+        ptr(filter, ctypes.c_int8), ptr(bias, C_I32), ptr(weight_velocity, C_I32),
+        ptr(bias_velocity, C_I32), ctypes.byref(st))
     return int(status), int(st.value)

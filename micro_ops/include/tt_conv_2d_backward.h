@@ -37,11 +37,17 @@ tt_status tt_conv_2d_backward_input(const tt_conv_2d_params *params,
  * trainable slice is filter[:, :, :, :ic] (row stride filter_dims->c), plus all c_out biases.
  * Random draws: weights row-major (c, ky, kx, i), then biases in c order, one per updated
  * element. bias may be NULL when update->update_bias is 0; input (and input_dims) may be NULL
- * when update->update_weights is 0 (the bias gradient needs only grad). No scratch. */
+ * when update->update_weights is 0 (the bias gradient needs only grad). No scratch.
+ * Momentum (update->momentum_q15 != 0): weight_velocity holds one Q16.16 int32 per element of
+ * the compact slice [c_out, kh, kw, ic] (row-major = draw order), bias_velocity one per bias;
+ * both are read and written in place and persist across steps (caller-owned, zero at the
+ * start). They may be NULL only when momentum_q15 is 0 (plain SGD, velocity untouched) or
+ * the matching update flag is 0; otherwise TT_ERR_ARG and nothing is written. */
 tt_status tt_conv_2d_update(const tt_conv_2d_params *params, const tt_update_params *update,
                             const tt_dims *input_dims, const int8_t *input,
                             const tt_dims *grad_dims, const int8_t *grad, int32_t grad_exponent,
                             const tt_dims *filter_dims, int8_t *filter, int32_t *bias,
+                            int32_t *weight_velocity, int32_t *bias_velocity,
                             uint64_t *prng_state);
 
 #ifdef __cplusplus

@@ -13,14 +13,19 @@ extern "C" {
 /* Update of one MAC layer. Factors are per output channel, fixed at compile time:
  * QAS: weight s_x/s_w[c], bias 1/(s_x*s_w[c]); plain SGD (ablation): s_x*s_w[c] for both.
  * lr is the run-time learning rate. A flag at 0 leaves that tensor untouched and draws
- * no random numbers for it. */
+ * no random numbers for it. momentum_q15 = mu * 2^15 in [0, 2^15) (tt_momentum_q15); 0 is
+ * plain SGD without velocity state (set it explicitly: the kernels reject values outside). */
 typedef struct {
   tt_per_channel_quant weight_factor;
   tt_per_channel_quant bias_factor;
   tt_quant_mult lr;
   int32_t update_weights;
   int32_t update_bias;
+  int32_t momentum_q15;
 } tt_update_params;
+
+#define TT_MOMENTUM_ONE 32768          /* momentum_q15 of mu = 1 (exclusive bound) */
+#define TT_VELOCITY_FRAC_BITS 16       /* velocity: int32 Q16.16, units of one parameter LSB */
 
 /* Input-gradient constants: r[c] = round(2^15 s_w[c] / 2^s_e) (one per output channel),
  * s_e = floor(log2 max s_w) + 1, p = right shift of the int64 sums into the int32 scratch. */
@@ -44,6 +49,29 @@ void tt_update_multiplier(int32_t factor_multiplier, int32_t factor_shift, int32
  * xorshift64* draw. Draws exactly once, whatever the path. */
 int32_t tt_sgd_delta(int64_t acc, int32_t e_acc, int32_t multiplier, int32_t shift,
                      uint64_t *prng_state);
+
+/* SGD with momentum (docs/training-numerics.md, "Momentum"). The step of tt_sgd_delta before
+ * its stochastic rounding, t * 2^-R, is rounded half away from zero to Q16.16 LSBs
+ * (s, magnitude saturated at INT32_MAX); v <- sat(rdbp(momentum_q15 * v, 15) + s) with rdbp
+ * the half-away-from-zero right shift and sat the clamp to [-INT32_MAX, INT32_MAX];
+ * result sign(v) * floor((|v| + (u >> 48)) / 2^16), u one xorshift64* draw (|result| <= 2^15).
+ * momentum_q15 == 0: exactly tt_sgd_delta, *velocity neither read nor written (may be NULL).
+ * Precondition: 0 <= momentum_q15 < 2^15, velocity != NULL when momentum_q15 != 0. */
+int32_t tt_sgd_momentum_delta(int64_t acc, int32_t e_acc, int32_t multiplier, int32_t shift,
+                              int32_t momentum_q15, int32_t *velocity, uint64_t *prng_state);
+
+/* The Q16.16 step s of tt_sgd_momentum_delta (no draw). */
+int32_t tt_sgd_step_q16(int64_t acc, int32_t e_acc, int32_t multiplier, int32_t shift);
+
+/* Argument check shared by the *_update kernels: 0 <= momentum_q15 < 2^15, and with momentum
+ * a velocity for every tensor whose update flag is on. */
+static inline int tt_update_momentum_ok(const tt_update_params *update,
+                                        const int32_t *weight_velocity,
+                                        const int32_t *bias_velocity) {
+  if (update->momentum_q15 < 0 || update->momentum_q15 >= TT_MOMENTUM_ONE) return 0;
+  return update->momentum_q15 == 0 ||
+         ((!update->update_weights || weight_velocity) && (!update->update_bias || bias_velocity));
+}
 
 /* W <- clamp(W - delta, -127, 127) and b <- clamp_int32(b - delta). */
 static inline int8_t tt_apply_weight_delta(int8_t w, int32_t delta) {
@@ -76,6 +104,10 @@ void tt_update_factor(double real, int32_t *multiplier, int32_t *shift);
 
 /* Float learning rate → run-time pair (same rule as tt_update_factor). */
 void tt_update_lr(double lr, tt_quant_mult *lr_out);
+
+/* Momentum mu in [0, 1) → round_half_away(mu * 2^15), clamped to 2^15 - 1; mu outside
+ * [0, 1) or NaN → -1, which every *_update kernel rejects (TT_ERR_ARG). */
+int32_t tt_momentum_q15(double mu);
 
 /* Factors of n_channels output channels from n_scales (1 or n_channels) filter scales;
  * qas != 0 selects QAS. Scales are widened to double first. */

@@ -78,13 +78,16 @@ tt_status tt_conv_2d_update(const tt_conv_2d_params *params, const tt_update_par
                             const tt_dims *input_dims, const int8_t *input,
                             const tt_dims *grad_dims, const int8_t *grad, int32_t grad_exponent,
                             const tt_dims *filter_dims, int8_t *filter, int32_t *bias,
+                            int32_t *weight_velocity, int32_t *bias_velocity,
                             uint64_t *prng_state) {
   /* The input is needed only by the weight gradient: a bias-only update may pass NULL. */
   if (!params || !update || !grad_dims || !grad || !filter_dims || !filter || !prng_state ||
       (update->update_bias && !bias) || (input && !input_dims) ||
-      (update->update_weights && !input)) {
+      (update->update_weights && !input) ||
+      !tt_update_momentum_ok(update, weight_velocity, bias_velocity)) {
     return TT_ERR_ARG;
   }
+  const int32_t mu = update->momentum_q15;
   const int32_t k_h = filter_dims->h, k_w = filter_dims->w, f_c = filter_dims->c;
   const int32_t out_h = grad_dims->h, out_w = grad_dims->w, out_c = grad_dims->c;
   const int32_t batches = grad_dims->n;
@@ -93,6 +96,7 @@ tt_status tt_conv_2d_update(const tt_conv_2d_params *params, const tt_update_par
 
   if (update->update_weights) {
     const int32_t in_h = input_dims->h, in_w = input_dims->w, ic = input_dims->c;
+    int32_t *v = weight_velocity; /* compact slice (c, ky, kx, i): advances in draw order */
     for (int32_t c = 0; c < out_c; ++c) {
       int32_t m, s;
       tt_update_multiplier(update->weight_factor.multiplier[c], update->weight_factor.shift[c],
@@ -116,7 +120,9 @@ tt_status tt_conv_2d_update(const tt_conv_2d_params *params, const tt_update_par
               }
             }
             int8_t *w = &filter[(((size_t)c * k_h + ky) * k_w + kx) * f_c + i];
-            *w = tt_apply_weight_delta(*w, tt_sgd_delta(acc, grad_exponent, m, s, prng_state));
+            *w = tt_apply_weight_delta(
+                *w, tt_sgd_momentum_delta(acc, grad_exponent, m, s, mu, mu ? v++ : NULL,
+                                          prng_state));
           }
         }
       }
@@ -130,7 +136,9 @@ tt_status tt_conv_2d_update(const tt_conv_2d_params *params, const tt_update_par
                            update->lr.multiplier, update->lr.shift, &m, &s);
       int64_t acc = 0;
       for (size_t pos = 0; pos < positions; ++pos) acc += grad[pos * out_c + c];
-      bias[c] = tt_apply_bias_delta(bias[c], tt_sgd_delta(acc, grad_exponent, m, s, prng_state));
+      bias[c] = tt_apply_bias_delta(
+          bias[c], tt_sgd_momentum_delta(acc, grad_exponent, m, s, mu,
+                                         mu ? &bias_velocity[c] : NULL, prng_state));
     }
   }
   return TT_OK;

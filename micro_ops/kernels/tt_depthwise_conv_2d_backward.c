@@ -80,13 +80,16 @@ tt_status tt_depthwise_conv_2d_update(const tt_depthwise_conv_2d_params *params,
                                       const int8_t *input, const tt_dims *grad_dims,
                                       const int8_t *grad, int32_t grad_exponent,
                                       const tt_dims *filter_dims, int8_t *filter, int32_t *bias,
+                                      int32_t *weight_velocity, int32_t *bias_velocity,
                                       uint64_t *prng_state) {
   /* The input is needed only by the weight gradient: a bias-only update may pass NULL. */
   if (!params || !update || !grad_dims || !grad || !filter_dims || !filter || !prng_state ||
       (update->update_bias && !bias) || (input && !input_dims) ||
-      (update->update_weights && !input)) {
+      (update->update_weights && !input) ||
+      !tt_update_momentum_ok(update, weight_velocity, bias_velocity)) {
     return TT_ERR_ARG;
   }
+  const int32_t mu = update->momentum_q15;
   const int32_t k_h = filter_dims->h, k_w = filter_dims->w, ch = filter_dims->c;
   const int32_t out_h = grad_dims->h, out_w = grad_dims->w, dm = params->depth_multiplier;
   const int32_t batches = grad_dims->n;
@@ -96,6 +99,7 @@ tt_status tt_depthwise_conv_2d_update(const tt_depthwise_conv_2d_params *params,
   if (update->update_weights) {
     const int32_t in_h = input_dims->h, in_w = input_dims->w, ic = input_dims->c;
     const int32_t ch_count = ic * dm; /* the weight slice; biases cover every channel */
+    int32_t *v = weight_velocity;     /* compact slice (ky, kx, c): advances in draw order */
     for (int32_t ky = 0; ky < k_h; ++ky) {
       for (int32_t kx = 0; kx < k_w; ++kx) {
         for (int32_t c = 0; c < ch_count; ++c) {
@@ -118,7 +122,9 @@ tt_status tt_depthwise_conv_2d_update(const tt_depthwise_conv_2d_params *params,
           tt_update_multiplier(update->weight_factor.multiplier[c], update->weight_factor.shift[c],
                                update->lr.multiplier, update->lr.shift, &m, &s);
           int8_t *w = &filter[((size_t)ky * k_w + kx) * ch + c];
-          *w = tt_apply_weight_delta(*w, tt_sgd_delta(acc, grad_exponent, m, s, prng_state));
+          *w = tt_apply_weight_delta(
+              *w, tt_sgd_momentum_delta(acc, grad_exponent, m, s, mu, mu ? v++ : NULL,
+                                        prng_state));
         }
       }
     }
@@ -131,7 +137,9 @@ tt_status tt_depthwise_conv_2d_update(const tt_depthwise_conv_2d_params *params,
                            update->lr.multiplier, update->lr.shift, &m, &s);
       int64_t acc = 0;
       for (size_t pos = 0; pos < positions; ++pos) acc += grad[pos * ch + c];
-      bias[c] = tt_apply_bias_delta(bias[c], tt_sgd_delta(acc, grad_exponent, m, s, prng_state));
+      bias[c] = tt_apply_bias_delta(
+          bias[c], tt_sgd_momentum_delta(acc, grad_exponent, m, s, mu,
+                                         mu ? &bias_velocity[c] : NULL, prng_state));
     }
   }
   return TT_OK;

@@ -51,19 +51,23 @@ tt_status tt_fully_connected_update(const tt_fully_connected_params *params,
                                     const int8_t *input, const tt_dims *grad_dims,
                                     const int8_t *grad, int32_t grad_exponent,
                                     const tt_dims *filter_dims, int8_t *filter, int32_t *bias,
+                                    int32_t *weight_velocity, int32_t *bias_velocity,
                                     uint64_t *prng_state) {
   /* The input is needed only by the weight gradient: a bias-only update may pass NULL. */
   if (!params || !update || !grad_dims || !grad || !filter_dims || !filter || !prng_state ||
       (update->update_bias && !bias) || (input && !input_dims) ||
-      (update->update_weights && !input)) {
+      (update->update_weights && !input) ||
+      !tt_update_momentum_ok(update, weight_velocity, bias_velocity)) {
     return TT_ERR_ARG;
   }
+  const int32_t mu = update->momentum_q15;
   const int32_t batches = grad_dims->n, units = grad_dims->c, depth = filter_dims->c;
   if (filter_dims->n != units) return TT_ERR_SHAPE;
   if (input && (input_dims->c > depth || input_dims->n != batches)) return TT_ERR_SHAPE;
 
   if (update->update_weights) {
     const int32_t ic = input_dims->c;
+    int32_t *v = weight_velocity; /* compact slice (c, i): advances in draw order */
     for (int32_t c = 0; c < units; ++c) {
       int32_t m, s;
       tt_update_multiplier(update->weight_factor.multiplier[c], update->weight_factor.shift[c],
@@ -75,7 +79,9 @@ tt_status tt_fully_connected_update(const tt_fully_connected_params *params,
                  ((int32_t)input[(size_t)b * ic + j] + params->input_offset);
         }
         int8_t *w = &filter[(size_t)c * depth + j];
-        *w = tt_apply_weight_delta(*w, tt_sgd_delta(acc, grad_exponent, m, s, prng_state));
+        *w = tt_apply_weight_delta(
+            *w, tt_sgd_momentum_delta(acc, grad_exponent, m, s, mu, mu ? v++ : NULL,
+                                      prng_state));
       }
     }
   }
@@ -86,7 +92,9 @@ tt_status tt_fully_connected_update(const tt_fully_connected_params *params,
                            update->lr.multiplier, update->lr.shift, &m, &s);
       int64_t acc = 0;
       for (int32_t b = 0; b < batches; ++b) acc += grad[(size_t)b * units + c];
-      bias[c] = tt_apply_bias_delta(bias[c], tt_sgd_delta(acc, grad_exponent, m, s, prng_state));
+      bias[c] = tt_apply_bias_delta(
+          bias[c], tt_sgd_momentum_delta(acc, grad_exponent, m, s, mu,
+                                         mu ? &bias_velocity[c] : NULL, prng_state));
     }
   }
   return TT_OK;

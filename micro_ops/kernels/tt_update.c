@@ -14,18 +14,33 @@ void tt_update_multiplier(int32_t factor_multiplier, int32_t factor_shift, int32
   *shift = factor_shift + lr_shift;
 }
 
-int32_t tt_sgd_delta(int64_t acc, int32_t e_acc, int32_t multiplier, int32_t shift,
-                     uint64_t *prng_state) {
-  const uint64_t bits = tt_prng_next(prng_state);
-  const int neg = (acc < 0) != (multiplier < 0);
+/* |t| << ls saturating at INT32_MAX (ls >= 0). */
+static uint64_t tt_left_shift_sat(uint64_t t, int64_t ls) {
+  if (t == 0) return 0;
+  if (ls < 32 && t <= ((uint64_t)INT32_MAX >> ls)) return t << ls;
+  return INT32_MAX;
+}
+
+/* Shared head of both update rules: |t| = |acc| * |M| after the truncating 31-bit pre-shift
+ * of |acc| (< 2^62), its fractional bits R, and the sign of t. */
+static uint64_t tt_qas_product(int64_t acc, int32_t e_acc, int32_t multiplier, int32_t shift,
+                               int64_t *r_bits, int *neg) {
+  *neg = (acc < 0) != (multiplier < 0);
   uint64_t mag = acc < 0 ? 0u - (uint64_t)acc : (uint64_t)acc;
-  /* Reduce |acc| to 31 bits, truncating; the shift k joins the exponent. */
   int32_t k = 0;
   while ((mag >> k) >= ((uint64_t)1 << 31)) ++k;
   mag >>= k;
   const uint64_t abs_m = multiplier < 0 ? 0u - (uint64_t)(int64_t)multiplier : (uint64_t)multiplier;
-  uint64_t t = mag * abs_m; /* < 2^62: exact */
-  int64_t r_bits = 31 - (int64_t)shift - e_acc - k;
+  *r_bits = 31 - (int64_t)shift - e_acc - k;
+  return mag * abs_m;
+}
+
+int32_t tt_sgd_delta(int64_t acc, int32_t e_acc, int32_t multiplier, int32_t shift,
+                     uint64_t *prng_state) {
+  const uint64_t bits = tt_prng_next(prng_state);
+  int64_t r_bits;
+  int neg;
+  uint64_t t = tt_qas_product(acc, e_acc, multiplier, shift, &r_bits, &neg);
   uint64_t d;
   if (r_bits > TT_UPDATE_R_MAX) {
     const int64_t extra = r_bits - TT_UPDATE_R_MAX;
@@ -36,14 +51,47 @@ int32_t tt_sgd_delta(int64_t acc, int32_t e_acc, int32_t multiplier, int32_t shi
     const uint64_t r = bits >> (64 - r_bits); /* uniform in [0, 2^R) */
     d = (t + r) >> r_bits;                    /* t + r < 2^63 */
     if (d > (uint64_t)INT32_MAX) d = INT32_MAX;
-  } else if (t == 0) {
-    d = 0;
-  } else if (-r_bits < 32 && t <= ((uint64_t)INT32_MAX >> -r_bits)) {
-    d = t << -r_bits;
   } else {
-    d = INT32_MAX;
+    d = tt_left_shift_sat(t, -r_bits);
   }
   return neg ? -(int32_t)d : (int32_t)d;
+}
+
+int32_t tt_sgd_step_q16(int64_t acc, int32_t e_acc, int32_t multiplier, int32_t shift) {
+  int64_t r_bits;
+  int neg;
+  const uint64_t t = tt_qas_product(acc, e_acc, multiplier, shift, &r_bits, &neg);
+  const int64_t rs = r_bits - TT_VELOCITY_FRAC_BITS;
+  uint64_t s;
+  if (rs > 0) {
+    const int64_t sh = rs > 63 ? 63 : rs; /* t < 2^62: any shift >= 63 rounds to 0 */
+    s = (t + ((uint64_t)1 << (sh - 1))) >> sh;
+    if (s > (uint64_t)INT32_MAX) s = INT32_MAX;
+  } else {
+    s = tt_left_shift_sat(t, -rs);
+  }
+  return neg ? -(int32_t)s : (int32_t)s;
+}
+
+int32_t tt_sgd_momentum_delta(int64_t acc, int32_t e_acc, int32_t multiplier, int32_t shift,
+                              int32_t momentum_q15, int32_t *velocity, uint64_t *prng_state) {
+  if (momentum_q15 == 0) return tt_sgd_delta(acc, e_acc, multiplier, shift, prng_state);
+  const uint64_t bits = tt_prng_next(prng_state);
+  const int64_t decayed = tt_rounding_divide_by_pot64((int64_t)momentum_q15 * *velocity, 15);
+  int64_t v = decayed + tt_sgd_step_q16(acc, e_acc, multiplier, shift);
+  if (v > INT32_MAX) v = INT32_MAX;
+  if (v < -INT32_MAX) v = -INT32_MAX;
+  *velocity = (int32_t)v;
+  const uint64_t mag = (uint64_t)(v < 0 ? -v : v);
+  const int32_t d = (int32_t)((mag + (bits >> (64 - TT_VELOCITY_FRAC_BITS))) >>
+                              TT_VELOCITY_FRAC_BITS);
+  return v < 0 ? -d : d;
+}
+
+int32_t tt_momentum_q15(double mu) {
+  if (!(mu >= 0.0 && mu < 1.0)) return -1; /* also NaN */
+  const int32_t q = (int32_t)floor(mu * TT_MOMENTUM_ONE + 0.5);
+  return q > TT_MOMENTUM_ONE - 1 ? TT_MOMENTUM_ONE - 1 : q;
 }
 
 void tt_update_factor(double real, int32_t *multiplier, int32_t *shift) {

@@ -12,8 +12,8 @@ import numpy as np
 from .conv_2d import Conv2DParams, _windows
 from .gradient import requantize_pow2
 from .update import (BackwardInputQuant, UpdateParams, apply_bias_deltas, apply_weight_deltas,
-                     backward_input_prepare, effective_multipliers, exact_matmul, prng_draws,
-                     rounding_divide_by_pot64, sgd_deltas)
+                     backward_input_prepare, check_velocity, effective_multipliers, exact_matmul,
+                     prng_draws, rounding_divide_by_pot64, update_deltas)
 
 
 def conv_2d_backward_input_prepare(filter_scales, filter_shape) -> BackwardInputQuant:
@@ -73,11 +73,17 @@ def conv_2d_weight_grad(params: Conv2DParams, input: np.ndarray, grad: np.ndarra
 
 def conv_2d_update(params: Conv2DParams, update: UpdateParams, input: np.ndarray | None,
                    grad: np.ndarray, grad_exponent: int, filter: np.ndarray,
-                   bias: np.ndarray | None, prng_state: int) -> int:
+                   bias: np.ndarray | None, prng_state: int,
+                   weight_velocity: np.ndarray | None = None,
+                   bias_velocity: np.ndarray | None = None) -> int:
     """In place: filter[..., :I] and bias (Co,) updated from the saved input (N,H,W,I), I <=
     Ci the trainable input channels. input may be None when update_weights is 0 (the bias
     gradient needs only grad). Draws: weights row-major (c, ky, kx, i), then biases in c
-    order. Returns the new PRNG state."""
+    order. Returns the new PRNG state.
+    Momentum (update.momentum_q15 > 0): weight_velocity (int32, one per element of the
+    trainable slice (Co, KH, KW, I), row-major in draw order) and bias_velocity (int32, one
+    per bias) are the Q16.16 velocities, read and updated in place; with momentum 0 they are
+    ignored (may be None) and the result is plain SGD, bit for bit."""
     co, kh, kw, ci = filter.shape
     if grad.shape[3] != co or (input is not None and input.shape[3] > ci):
         raise ValueError(f"conv_2d_update: input {None if input is None else input.shape}, "
@@ -86,17 +92,23 @@ def conv_2d_update(params: Conv2DParams, update: UpdateParams, input: np.ndarray
         raise ValueError("conv_2d_update: update_weights needs the saved input")
     if update.update_bias and bias is None:
         raise ValueError("conv_2d_update: update_bias without a bias tensor")
+    mu = update.momentum_q15
+    if update.update_bias:  # checked before anything is written
+        check_velocity("conv_2d_update", "bias", bias_velocity, co, mu)
     if update.update_weights:
         ic = input.shape[3]
+        check_velocity("conv_2d_update", "weight", weight_velocity, co * kh * kw * ic, mu)
         acc_w, _ = conv_2d_weight_grad(params, input, grad, (kh, kw))
         m, s = effective_multipliers(update.weight_factor, update.lr)
         bits, prng_state = prng_draws(prng_state, acc_w.size)
-        d = sgd_deltas(acc_w.ravel(), grad_exponent, np.repeat(m, kh * kw * ic),
-                       np.repeat(s, kh * kw * ic), bits).reshape(acc_w.shape)
+        d = update_deltas(acc_w.ravel(), grad_exponent, np.repeat(m, kh * kw * ic),
+                          np.repeat(s, kh * kw * ic), bits, mu, weight_velocity
+                          ).reshape(acc_w.shape)
         filter[..., :ic] = apply_weight_deltas(filter[..., :ic], d)
     if update.update_bias:
         acc_b = grad.reshape(-1, co).astype(np.int64).sum(axis=0)
         m, s = effective_multipliers(update.bias_factor, update.lr)
         bits, prng_state = prng_draws(prng_state, co)
-        bias[:] = apply_bias_deltas(bias, sgd_deltas(acc_b, grad_exponent, m, s, bits))
+        bias[:] = apply_bias_deltas(
+            bias, update_deltas(acc_b, grad_exponent, m, s, bits, mu, bias_velocity))
     return prng_state

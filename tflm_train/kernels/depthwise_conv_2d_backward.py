@@ -12,8 +12,8 @@ import numpy as np
 from .depthwise_conv_2d import DepthwiseConv2DParams
 from .gradient import requantize_pow2
 from .update import (BackwardInputQuant, UpdateParams, apply_bias_deltas, apply_weight_deltas,
-                     backward_input_prepare, effective_multipliers, prng_draws,
-                     rounding_divide_by_pot64, sgd_deltas)
+                     backward_input_prepare, check_velocity, effective_multipliers, prng_draws,
+                     rounding_divide_by_pot64, update_deltas)
 
 
 def depthwise_conv_2d_backward_input_prepare(filter_scales, filter_shape, depth_multiplier
@@ -88,11 +88,17 @@ def depthwise_conv_2d_weight_grad(params: DepthwiseConv2DParams, input: np.ndarr
 
 def depthwise_conv_2d_update(params: DepthwiseConv2DParams, update: UpdateParams,
                              input: np.ndarray | None, grad: np.ndarray, grad_exponent: int,
-                             filter: np.ndarray, bias: np.ndarray | None, prng_state: int) -> int:
+                             filter: np.ndarray, bias: np.ndarray | None, prng_state: int,
+                             weight_velocity: np.ndarray | None = None,
+                             bias_velocity: np.ndarray | None = None) -> int:
     """In place: filter[0, :, :, :I·dm] and ALL C biases (the sparse-update bias set is whole
     layers). input may be None when update_weights is 0 (the bias gradient needs only grad).
     Draws: weights row-major over the slice (ky, kx, c), then biases in c order. Returns the
-    new PRNG state."""
+    new PRNG state.
+    Momentum (update.momentum_q15 > 0): weight_velocity (int32, one per element of the
+    trainable slice (1, KH, KW, I·dm), row-major in draw order) and bias_velocity (int32, one
+    per bias) are the Q16.16 velocities, read and updated in place; with momentum 0 they are
+    ignored (may be None) and the result is plain SGD, bit for bit."""
     _, kh, kw, c = filter.shape
     dm = params.depth_multiplier
     if grad.shape[3] != c or (input is not None and input.shape[3] * dm > c):
@@ -103,17 +109,23 @@ def depthwise_conv_2d_update(params: DepthwiseConv2DParams, update: UpdateParams
         raise ValueError("depthwise_conv_2d_update: update_weights needs the saved input")
     if update.update_bias and bias is None:
         raise ValueError("depthwise_conv_2d_update: update_bias without a bias tensor")
+    mu = update.momentum_q15
+    if update.update_bias:  # checked before anything is written
+        check_velocity("depthwise_conv_2d_update", "bias", bias_velocity, c, mu)
     if update.update_weights:
         cc = input.shape[3] * dm
+        check_velocity("depthwise_conv_2d_update", "weight", weight_velocity, kh * kw * cc, mu)
         acc_w, _ = depthwise_conv_2d_weight_grad(params, input, grad, (kh, kw))
         m, s = effective_multipliers(update.weight_factor, update.lr)
         bits, prng_state = prng_draws(prng_state, acc_w.size)
-        d = sgd_deltas(acc_w.ravel(), grad_exponent, np.tile(m[:cc], kh * kw),
-                       np.tile(s[:cc], kh * kw), bits).reshape(acc_w.shape)
+        d = update_deltas(acc_w.ravel(), grad_exponent, np.tile(m[:cc], kh * kw),
+                          np.tile(s[:cc], kh * kw), bits, mu, weight_velocity
+                          ).reshape(acc_w.shape)
         filter[0, :, :, :cc] = apply_weight_deltas(filter[0, :, :, :cc], d)
     if update.update_bias:
         acc_b = grad.reshape(-1, c).astype(np.int64).sum(axis=0)
         m, s = effective_multipliers(update.bias_factor, update.lr)
         bits, prng_state = prng_draws(prng_state, c)
-        bias[:] = apply_bias_deltas(bias, sgd_deltas(acc_b, grad_exponent, m, s, bits))
+        bias[:] = apply_bias_deltas(
+            bias, update_deltas(acc_b, grad_exponent, m, s, bits, mu, bias_velocity))
     return prng_state

@@ -11,8 +11,8 @@ import numpy as np
 from .fully_connected import FullyConnectedParams
 from .gradient import requantize_pow2
 from .update import (BackwardInputQuant, UpdateParams, apply_bias_deltas, apply_weight_deltas,
-                     backward_input_prepare, effective_multipliers, exact_matmul, prng_draws,
-                     rounding_divide_by_pot64, sgd_deltas)
+                     backward_input_prepare, check_velocity, effective_multipliers, exact_matmul,
+                     prng_draws, rounding_divide_by_pot64, update_deltas)
 
 
 def fully_connected_backward_input_prepare(filter_scales, filter_shape) -> BackwardInputQuant:
@@ -48,10 +48,16 @@ def fully_connected_weight_grad(params: FullyConnectedParams, input: np.ndarray,
 
 def fully_connected_update(params: FullyConnectedParams, update: UpdateParams,
                            input: np.ndarray | None, grad: np.ndarray, grad_exponent: int,
-                           filter: np.ndarray, bias: np.ndarray | None, prng_state: int) -> int:
+                           filter: np.ndarray, bias: np.ndarray | None, prng_state: int,
+                           weight_velocity: np.ndarray | None = None,
+                           bias_velocity: np.ndarray | None = None) -> int:
     """In place: filter[:, :I] (I = depth of the saved input (batches, I)) and bias (units,).
     input may be None when update_weights is 0 (the bias gradient needs only grad).
-    Draws: weights row-major (c, i), then biases in c order. Returns the new PRNG state."""
+    Draws: weights row-major (c, i), then biases in c order. Returns the new PRNG state.
+    Momentum (update.momentum_q15 > 0): weight_velocity (int32, one per element of the
+    trainable slice (units, I), row-major in draw order) and bias_velocity (int32, one
+    per bias) are the Q16.16 velocities, read and updated in place; with momentum 0 they are
+    ignored (may be None) and the result is plain SGD, bit for bit."""
     units, depth = filter.shape[0], filter.shape[-1]
     batches = grad.size // units
     ic = None if input is None else input.size // batches
@@ -62,17 +68,22 @@ def fully_connected_update(params: FullyConnectedParams, update: UpdateParams,
         raise ValueError("fully_connected_update: update_weights needs the saved input")
     if update.update_bias and bias is None:
         raise ValueError("fully_connected_update: update_bias without a bias tensor")
+    mu = update.momentum_q15
+    if update.update_bias:  # checked before anything is written
+        check_velocity("fully_connected_update", "bias", bias_velocity, units, mu)
     if update.update_weights:
+        check_velocity("fully_connected_update", "weight", weight_velocity, units * ic, mu)
         acc_w, _ = fully_connected_weight_grad(params, input, grad)
         m, s = effective_multipliers(update.weight_factor, update.lr)
         bits, prng_state = prng_draws(prng_state, acc_w.size)
-        d = sgd_deltas(acc_w.ravel(), grad_exponent, np.repeat(m, ic), np.repeat(s, ic),
-                       bits).reshape(acc_w.shape)
+        d = update_deltas(acc_w.ravel(), grad_exponent, np.repeat(m, ic), np.repeat(s, ic),
+                          bits, mu, weight_velocity).reshape(acc_w.shape)
         w2 = filter.reshape(units, depth)
         w2[:, :ic] = apply_weight_deltas(w2[:, :ic], d)
     if update.update_bias:
         acc_b = grad.reshape(-1, units).astype(np.int64).sum(axis=0)
         m, s = effective_multipliers(update.bias_factor, update.lr)
         bits, prng_state = prng_draws(prng_state, units)
-        bias[:] = apply_bias_deltas(bias, sgd_deltas(acc_b, grad_exponent, m, s, bits))
+        bias[:] = apply_bias_deltas(
+            bias, update_deltas(acc_b, grad_exponent, m, s, bits, mu, bias_velocity))
     return prng_state
