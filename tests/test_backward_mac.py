@@ -22,8 +22,9 @@ from tflm_train.kernels.fully_connected_backward import (
     fully_connected_backward_input, fully_connected_backward_input_prepare,
     fully_connected_update, fully_connected_weight_grad)
 from tflm_train.kernels.gradient import prng_next, prng_seed
-from tflm_train.kernels.update import (UpdateParams, backward_input_prepare, sgd_delta,
-                                       sgd_deltas, update_factor, update_factors, update_lr,
+from tflm_train.kernels.update import (UpdateParams, backward_input_prepare, momentum_q15,
+                                       sgd_delta, sgd_deltas, sgd_momentum_delta,
+                                       sgd_steps_q16, update_factor, update_factors, update_lr,
                                        update_multiplier)
 from tflm_train.quant import compute_padding
 
@@ -124,10 +125,10 @@ def _backward_input(op, params, q, grad, e, f, in_shape):
     return fully_connected_backward_input(params, q, grad, e, f)
 
 
-def _update(op, params, up, x, grad, e, f, bias, state):
+def _update(op, params, up, x, grad, e, f, bias, state, wv=None, bv=None):
     fn = {"conv_2d": conv_2d_update, "depthwise_conv_2d": depthwise_conv_2d_update,
           "fully_connected": fully_connected_update}[op]
-    return fn(params, up, x, grad, e, f, bias, state)
+    return fn(params, up, x, grad, e, f, bias, state, weight_velocity=wv, bias_velocity=bv)
 
 
 def _weight_grad(op, params, x, grad, f):
@@ -666,3 +667,344 @@ def test_real_layers_numpy_c_and_float64(lib, real_layers):
         fn, _, _ = _check_update_bits(lib, op, params, up, xs, q_g, e_g, f, bias, k)
         cut = ic * (params.depth_multiplier if op == "depthwise_conv_2d" else 1)
         np.testing.assert_array_equal(fn[..., cut:], f[..., cut:])
+
+
+# --------------------------------------------------------------------------- momentum
+
+Q16 = 1 << 16
+
+
+def _weight_slice_size(op, params, x, f):
+    ic = x.shape[-1]
+    if op == "depthwise_conv_2d":
+        return f.shape[1] * f.shape[2] * ic * params.depth_multiplier
+    return f.shape[0] * (f.shape[1] * f.shape[2] if op == "conv_2d" else 1) * ic
+
+
+def _weight_channels(op, params, x, f):
+    """Output channel of every element of the compact weight slice, in draw order."""
+    ic = x.shape[-1]
+    if op == "conv_2d":
+        return np.repeat(np.arange(f.shape[0]), f.shape[1] * f.shape[2] * ic)
+    if op == "fully_connected":
+        return np.repeat(np.arange(f.shape[0]), ic)
+    return np.tile(np.arange(ic * params.depth_multiplier), f.shape[1] * f.shape[2])
+
+
+def _scalar_reference(op, params, up, x, grad, e, f, bias, state, wv, bv):
+    """Element by element with the scalar primitive, in the documented draw order: returns
+    (filter, bias, weight velocity, bias velocity, state) without touching the inputs."""
+    f, bias = f.copy(), None if bias is None else bias.copy()
+    wv = None if wv is None else wv.copy()
+    bv = None if bv is None else bv.copy()
+    mu = up.momentum_q15
+    if up.update_weights:
+        acc_w, _ = _weight_grad(op, params, x, grad, f)
+        chan = _weight_channels(op, params, x, f)
+        ws = f[..., :acc_w.shape[-1]] if op != "depthwise_conv_2d" else \
+            f[0, :, :, :acc_w.shape[-1]]
+        new_w = ws.astype(np.int64).ravel()
+        for j, (a, c) in enumerate(zip(acc_w.ravel(), chan)):
+            m, sh = update_multiplier(up.weight_factor.multiplier[c], up.weight_factor.shift[c],
+                                      *up.lr)
+            d, v, state = sgd_momentum_delta(int(a), e, m, sh, mu, 0 if wv is None
+                                             else int(wv.flat[j]), state)
+            if wv is not None and mu:
+                wv.flat[j] = v
+            new_w[j] = min(127, max(-127, new_w[j] - d))
+        ws[...] = new_w.reshape(ws.shape)
+    if up.update_bias:
+        acc_b = grad.reshape(-1, grad.shape[-1]).astype(np.int64).sum(axis=0)
+        for c, a in enumerate(acc_b):
+            m, sh = update_multiplier(up.bias_factor.multiplier[c], up.bias_factor.shift[c],
+                                      *up.lr)
+            d, v, state = sgd_momentum_delta(int(a), e, m, sh, mu, 0 if bv is None
+                                             else int(bv[c]), state)
+            if bv is not None and mu:
+                bv[c] = v
+            bias[c] = min(INT32_MAX, max(INT32_MIN, int(bias[c]) - d))
+    return f, bias, wv, bv, state
+
+
+def test_momentum_q15_numpy_matches_c(lib):
+    rng = np.random.default_rng(6)
+    for mu in list(rng.random(200)) + [0.0, 0.5, 0.9, 0.99, 1 - 2 ** -17, 1 - 1e-12]:
+        q = momentum_q15(mu)
+        assert q == cb.momentum_q15(lib, mu)
+        # half away from zero, except that μ within 2^-16 of 1 is clamped to 2^15 − 1
+        assert 0 <= q < (1 << 15) and abs(q - mu * 2 ** 15) <= (0.5 if q < 32767 else 1)
+    assert momentum_q15(0.0) == 0 and momentum_q15(0.9) == 29491
+    for bad in (-0.1, 1.0, 1.5, float("nan")):
+        with pytest.raises(ValueError):
+            momentum_q15(bad)
+        assert cb.momentum_q15(lib, bad) == -1
+
+
+def test_sgd_momentum_delta_numpy_matches_c(lib):
+    """Random accumulators, constants, momenta and velocities (every path of the Q16.16 step:
+    rounding right shift, exact left shift, saturation; decayed velocity and its saturation):
+    same Δ, velocity and PRNG state in numpy and C. μ = 0 is tt_sgd_delta with the velocity
+    untouched, also with velocity NULL."""
+    rng = np.random.default_rng(12)
+    state = prng_seed(5)
+    paths = {"right": 0, "left": 0, "s_sat": 0, "v_sat": 0, "mu0": 0}
+    for t in range(4000):
+        acc = int(rng.integers(-(1 << 62), 1 << 62)) >> int(rng.integers(0, 63))
+        if t % 5 == 0:
+            acc = int(rng.integers(-300, 301))
+        e = int(rng.integers(-40, 10))
+        m = int(rng.integers(0, 1 << 31))
+        s = int(rng.integers(-60, 40))
+        if t % 5 == 1:  # R - 16 <= 0 without saturation
+            m = int(rng.integers(0, 1 << 8))
+            s = 31 - e - 16 + int(rng.integers(0, 8))
+        v = int(rng.integers(INT32_MIN, INT32_MAX + 1)) >> int(rng.integers(0, 32))
+        mu = 0 if t % 7 == 0 else int(rng.integers(1, 1 << 15))
+        dn, vn, sn = sgd_momentum_delta(acc, e, m, s, mu, v, state)
+        dc, vc, sc = cb.sgd_momentum_delta(lib, acc, e, m, s, mu, v, state)
+        assert (dn, vn, sn) == (dc, vc, sc), (acc, e, m, s, mu, v)
+        step = int(sgd_steps_q16([acc], e, m, s)[0])
+        assert step == cb.sgd_step_q16(lib, acc, e, m, s)
+        if mu == 0:
+            assert (dn, vn, sn) == (*sgd_delta(acc, e, m, s, state)[:1], v,
+                                    sgd_delta(acc, e, m, s, state)[1])
+            assert cb.sgd_momentum_delta(lib, acc, e, m, s, 0, None, state) == (dn, None, sn)
+            paths["mu0"] += 1
+        else:
+            assert abs(dn) <= 1 << 15 and abs(vn) <= INT32_MAX and sn == prng_next(state)[0]
+            k = max(0, abs(acc).bit_length() - 31)
+            r = 31 - s - e - k
+            paths["right"] += r > 16 and step != 0
+            paths["left"] += r <= 16 and 0 < abs(step) < INT32_MAX
+            paths["s_sat"] += abs(step) == INT32_MAX
+            paths["v_sat"] += abs(vn) == INT32_MAX
+        state = sn
+    assert min(paths.values()) > 30, paths
+
+
+def test_sgd_momentum_delta_exact_values():
+    """Hand-computed values: an exact step goes through Q16.16 unchanged; the decay rounds half
+    away from zero; the step rounds half away from zero at 2^-17 LSB; saturation at
+    ±INT32_MAX (Δ then 2^15 or 2^15 − 1); sign symmetry for the same draw."""
+    half = 1 << 14
+    for seed in range(20):
+        st = prng_seed(seed)
+        # t = 3·2^30 with R = 29: a step of exactly 6 LSB → v = 6·2^16, Δ = 6 whatever the draw
+        assert sgd_momentum_delta(3, 0, 1 << 30, 2, half, 0, st)[:2] == (6, 6 * Q16)
+        # v = rdbp(0.5·6·2^16) + 6·2^16 = 9·2^16 → Δ = 9
+        assert sgd_momentum_delta(3, 0, 1 << 30, 2, half, 6 * Q16, st)[:2] == (9, 9 * Q16)
+        assert sgd_momentum_delta(-3, 0, 1 << 30, 2, half, -6 * Q16, st)[:2] == (-9, -9 * Q16)
+        # decay: 1/2^15 · 2^14 = 0.5 → 1 (half away from zero), −0.5 → −1
+        assert sgd_momentum_delta(0, 0, 1 << 30, 0, 1, half, st)[1] == 1
+        assert sgd_momentum_delta(0, 0, 1 << 30, 0, 1, -half, st)[1] == -1
+        assert sgd_momentum_delta(0, 0, 1 << 30, 0, 1, half - 1, st)[1] == 0
+        # step 2^-17 LSB (t = 2^30, R = 47) → 1 (half away); 2^-18 → 0; −2^-17 → −1
+        assert sgd_momentum_delta(1, 0, 1 << 30, -16, 100, 0, st)[1] == 1
+        assert sgd_momentum_delta(1, 0, 1 << 30, -17, 100, 0, st)[1] == 0
+        assert sgd_momentum_delta(-1, 0, 1 << 30, -16, 100, 0, st)[1] == -1
+        # saturation of the step and of the velocity
+        assert sgd_momentum_delta(1 << 40, 0, (1 << 31) - 1, 40, 100, 0, st)[1] == INT32_MAX
+        d, v, _ = sgd_momentum_delta(1, 0, 1 << 30, 2, 32767, INT32_MAX, st)
+        assert v == INT32_MAX and d in (1 << 15, (1 << 15) - 1)
+        d, v, _ = sgd_momentum_delta(-1, 0, 1 << 30, 2, 32767, INT32_MIN, st)
+        assert v == -INT32_MAX and d in (-(1 << 15), -(1 << 15) + 1)
+        a = int(np.random.default_rng(seed).integers(1, 1 << 40))
+        vv = int(np.random.default_rng(seed + 1).integers(-(1 << 30), 1 << 30))
+        pos = sgd_momentum_delta(a, -9, 1 << 30, -3, 29491, vv, st)
+        neg = sgd_momentum_delta(-a, -9, 1 << 30, -3, 29491, -vv, st)
+        assert (neg[0], neg[1], neg[2]) == (-pos[0], -pos[1], pos[2])
+
+
+def _velocities(rng, op, params, x, f, bias, fill=None):
+    n_w = _weight_slice_size(op, params, x, f)
+    if fill is not None:
+        return np.full(n_w, fill, np.int32), np.full(len(bias), fill, np.int32)
+    return (rng.integers(-(1 << 22), 1 << 22, n_w, dtype=np.int32),
+            rng.integers(-(1 << 24), 1 << 24, len(bias), dtype=np.int32))
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_momentum_zero_is_plain_sgd(lib, op):
+    """μ = 0: numpy with and without velocity arrays, and C with NULL and with arrays, give
+    the plain-SGD bits (the scalar sgd_delta in draw order); the velocities are not touched."""
+    rng = np.random.default_rng(51 + len(op))
+    checked = 0
+    while checked < 12:
+        case = _random_case(rng, op)
+        if case is None:
+            continue
+        params, x, f, bias, grad, s_x, s_w, _ = case
+        flags = [(1, 1), (1, 0), (0, 1)][checked % 3]
+        up = _update_params(s_x, s_w, len(s_w), float(10.0 ** rng.uniform(-1.5, 0.5)),
+                            qas=checked % 4 != 3, weights=flags[0], bias=flags[1])
+        assert up.momentum_q15 == 0
+        e = int(rng.integers(-9, -4))
+        wv, bv = _velocities(rng, op, params, x, f, bias)
+        ref = _scalar_reference(op, params, up, x, grad, e, f, bias, prng_seed(checked),
+                                None, None)
+        outs = []
+        for with_v in (False, True):
+            fn, bn, wvn, bvn = f.copy(), bias.copy(), wv.copy(), bv.copy()
+            sn = _update(op, params, up, x, grad, e, fn, bn, prng_seed(checked),
+                         *((wvn, bvn) if with_v else (None, None)))
+            fc, bc, wvc, bvc = f.copy(), bias.copy(), wv.copy(), bv.copy()
+            status, sc = cb.update(lib, op, params, up, x, grad, e, fc, bc, prng_seed(checked),
+                                   *((wvc, bvc) if with_v else (None, None)))
+            assert status == 0
+            for a, b in ((wvn, wv), (bvn, bv), (wvc, wv), (bvc, bv)):
+                np.testing.assert_array_equal(a, b)
+            outs += [(fn, bn, sn), (fc, bc, sc)]
+        for fo, bo, so in outs:
+            np.testing.assert_array_equal(fo, ref[0])
+            np.testing.assert_array_equal(bo, ref[1])
+            assert so == ref[4]
+        checked += 1
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_momentum_update_numpy_matches_c(lib, op):
+    """Random layers and momenta, 4 steps with everything carried (weights, biases, both
+    velocities, PRNG state) and a fresh gradient each step: numpy == C every bit, and (first
+    cases) == the scalar primitive in the documented draw order."""
+    rng = np.random.default_rng(61 + len(op))
+    checked = moved = 0
+    while checked < 12:
+        case = _random_case(rng, op)
+        if case is None:
+            continue
+        params, x, f, bias, grad, s_x, s_w, _ = case
+        flags = [(1, 1), (1, 1), (1, 0), (0, 1)][checked % 4]
+        up = _update_params(s_x, s_w, len(s_w), float(10.0 ** rng.uniform(-2, 0)),
+                            qas=checked % 5 != 4, weights=flags[0], bias=flags[1])
+        up.momentum_q15 = momentum_q15(float(rng.choice([0.5, 0.9, 0.99, rng.random()])))
+        wv, bv = _velocities(rng, op, params, x, f, bias, fill=0 if checked % 2 else None)
+        fn, bn, wvn, bvn, sn = f.copy(), bias.copy(), wv.copy(), bv.copy(), prng_seed(checked)
+        fc, bc, wvc, bvc, sc = f.copy(), bias.copy(), wv.copy(), bv.copy(), sn
+        for step in range(4):
+            g = rng.integers(-127, 128, grad.shape, dtype=np.int8)
+            e = int(rng.integers(-9, -4))
+            if checked < 4:
+                ref = _scalar_reference(op, params, up, x, g, e, fn, bn, sn, wvn, bvn)
+            sn = _update(op, params, up, x, g, e, fn, bn, sn, wvn, bvn)
+            status, sc = cb.update(lib, op, params, up, x, g, e, fc, bc, sc, wvc, bvc)
+            assert status == 0 and sn == sc
+            for a, b in ((fn, fc), (bn, bc), (wvn, wvc), (bvn, bvc)):
+                np.testing.assert_array_equal(a, b)
+            if checked < 4:
+                for a, b in zip((fn, bn, wvn, bvn), ref[:4]):
+                    np.testing.assert_array_equal(a, b)
+                assert sn == ref[4]
+        if not flags[0]:
+            np.testing.assert_array_equal(fn, f)
+            np.testing.assert_array_equal(wvn, wv)
+        if not flags[1]:
+            np.testing.assert_array_equal(bn, bias)
+            np.testing.assert_array_equal(bvn, bv)
+        moved += bool((wvn != wv).any() or (bvn != bv).any())
+        checked += 1
+    assert moved == 12
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_momentum_argument_errors(lib, op):
+    """Momentum without a velocity (for a tensor being updated) or momentum_q15 outside
+    [0, 2^15): numpy ValueError, C TT_ERR_ARG (4), nothing written, no draw."""
+    rng = np.random.default_rng(71)
+    case = None
+    while case is None:
+        case = _random_case(rng, op)
+    params, x, f, bias, grad, s_x, s_w, _ = case
+    wv, bv = _velocities(rng, op, params, x, f, bias, fill=0)
+    for mu, wvi, bvi in ((100, None, bv), (100, wv, None), (-1, wv, bv), (1 << 15, wv, bv)):
+        up = _update_params(s_x, s_w, len(s_w), 0.5)
+        up.momentum_q15 = mu
+        fn, bn = f.copy(), bias.copy()
+        with pytest.raises(ValueError):
+            _update(op, params, up, x, grad, -6, fn, bn, prng_seed(1), wvi, bvi)
+        status, st = cb.update(lib, op, params, up, x, grad, -6, fn, bn, prng_seed(1), wvi, bvi)
+        assert status == 4 and st == prng_seed(1)
+        np.testing.assert_array_equal(fn, f)
+        np.testing.assert_array_equal(bn, bias)
+        assert not wv.any() and not bv.any()
+    # a velocity is needed only for a tensor that is updated
+    up = _update_params(s_x, s_w, len(s_w), 0.5, weights=0)
+    up.momentum_q15 = 100
+    status, _ = cb.update(lib, op, params, up, None, grad, -6, f.copy(), bias.copy(),
+                          prng_seed(1), None, bv.copy())
+    assert status == 0
+    _update(op, params, up, None, grad, -6, f.copy(), bias.copy(), prng_seed(1), None, bv.copy())
+
+
+def test_momentum_mean_matches_float_recursion():
+    """Constant gradient, k = 10 steps, μ = 0.9, a 0.3 LSB weight step τ (QAS): the mean total
+    weight change after every step j matches the float recursion −Σ_{i≤j} v_i, v_i = μ·v_{i−1} + τ
+    (= −Σ_i Σ_{l<i} μ^l τ). Mean over 200 seeds × 8 identical weights: each Δ has variance
+    ≤ 1/4 and the draws are independent, so the sum of j ≤ 10 steps has standard error
+    ≤ sqrt(10/4/1600) = 0.04 LSB; tolerance 0.2 LSB (5 sigma) plus 1e-3 relative for μ in
+    Q15, the 31-bit constants and the Q16.16 roundings (each ≤ 2^-16 LSB a step). The velocity
+    itself is deterministic: v_k / 2^16 matches the float v_k within 1e-3 relative."""
+    s_x, s_w, zp, e_g = 0.05, 0.02, 3, -10
+    x_val, g_val, copies, k, mu = 20, 16, 8, 10, 0.9
+    gw = g_val * (x_val - zp) * 2.0 ** e_g * float(np.float32(s_x))
+    tau = 0.3
+    lr = tau * float(np.float32(s_w)) / gw
+    params = FullyConnectedParams(-zp, 0, 1, (-128, 127))
+    x = np.full((1, copies), x_val, np.int8)
+    g = np.full((1, 1), g_val, np.int8)
+    up = _update_params(s_x, [s_w], 1, lr, True, bias=0)
+    up.momentum_q15 = momentum_q15(mu)
+    totals = np.zeros((200, k))
+    for seed in range(200):
+        f = np.zeros((1, copies), np.int8)
+        wv = np.zeros(copies, np.int32)
+        st = prng_seed(seed)
+        for j in range(k):
+            st = fully_connected_update(params, up, x, g, e_g, f, None, st, wv)
+            totals[seed, j] = f.astype(np.float64).mean()
+        assert len(set(wv.tolist())) == 1   # the velocity is deterministic
+    v, vs = 0.0, []
+    for j in range(k):
+        v = mu * v + tau
+        vs.append(v)
+    expected = -np.cumsum(vs)
+    # the closed form Σ_{l<i} μ^l τ of the same recursion
+    np.testing.assert_allclose(vs, [tau * (1 - mu ** (i + 1)) / (1 - mu) for i in range(k)],
+                               rtol=1e-12)
+    mean = totals.mean(axis=0)
+    assert np.all(np.abs(mean - expected) < 0.2 + 1e-3 * np.abs(expected)), (mean, expected)
+    assert abs(wv[0] / Q16 - v) < 1e-3 * v
+    assert mean[-1] < 2.5 * (-k * tau)   # far from plain SGD's k·τ = 3 LSB (here ≈ 20.5)
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_momentum_velocity_saturation(lib, op):
+    """Huge steps: the Q16.16 step and the velocity saturate at ±INT32_MAX (also from an
+    INT32_MIN start), so a bias moves by at most 2^15 LSB a step and weights clamp at ±127;
+    numpy == C."""
+    rng = np.random.default_rng(9)
+    case = None
+    while case is None:
+        case = _random_case(rng, op, full_slice=True)
+    params, x, f, bias, grad, s_x, s_w, _ = case
+    up = _update_params(s_x, s_w, len(s_w), 1e6)
+    up.momentum_q15 = momentum_q15(0.9)
+    params.input_offset = 128
+    x = np.full_like(x, 100)
+    for sign in (1, -1):
+        g = np.full_like(grad, 127 * sign)
+        wv, bv = _velocities(rng, op, params, x, f, bias, fill=INT32_MIN)
+        b0 = np.zeros(len(s_w), np.int32)
+        fn, bn, wvn, bvn, sn = f.copy(), b0.copy(), wv.copy(), bv.copy(), prng_seed(2)
+        fc, bc, wvc, bvc, sc = f.copy(), b0.copy(), wv.copy(), bv.copy(), sn
+        for step in range(3):
+            before = bn.astype(np.int64)
+            sn = _update(op, params, up, x, g, -5, fn, bn, sn, wvn, bvn)
+            status, sc = cb.update(lib, op, params, up, x, g, -5, fc, bc, sc, wvc, bvc)
+            assert status == 0 and sn == sc
+            for a, b in ((fn, fc), (bn, bc), (wvn, wvc), (bvn, bvc)):
+                np.testing.assert_array_equal(a, b)
+            if step > 0 or sign == -1:   # from INT32_MIN a positive step first lands near 0
+                np.testing.assert_array_equal(wvn, np.full_like(wvn, sign * INT32_MAX))
+                np.testing.assert_array_equal(bvn, np.full_like(bvn, sign * INT32_MAX))
+                assert np.all(np.isin(sign * (before - bn), [(1 << 15) - 1, 1 << 15]))
+        assert np.all(fn == -127 * sign)

@@ -270,6 +270,7 @@ tt_status tt_train_mac_grad_eval(tt_op_ctx *ctx) {
   upd.lr.shift = state[1];
   upd.update_weights = d->update_weights;
   upd.update_bias = d->update_bias;
+  upd.momentum_q15 = 0; /* plain SGD: the format has no velocity tensors yet */
   uint64_t prng = (uint64_t)(uint32_t)state[2] | ((uint64_t)(uint32_t)state[3] << 32);
   const tt_tensor *sx = tt_op_input(ctx, IN_SAVED_X), *b = tt_op_input(ctx, IN_BIAS);
   /* bias-only: no input channels are read (a non-NULL placeholder pointer) */
@@ -277,13 +278,13 @@ tt_status tt_train_mac_grad_eval(tt_op_ctx *ctx) {
   int32_t *bias = b != NULL ? (int32_t *)b->data : NULL;
   if (d->kind == TT_TRAIN_CONV_2D)
     st = tt_conv_2d_update(&d->p.conv, &upd, &d->saved_dims, x, &d->grad_dims, grad, e,
-                           &d->filter_dims, (int8_t *)w->data, bias, &prng);
+                           &d->filter_dims, (int8_t *)w->data, bias, NULL, NULL, &prng);
   else if (d->kind == TT_TRAIN_DEPTHWISE_CONV_2D)
     st = tt_depthwise_conv_2d_update(&d->p.dw, &upd, &d->saved_dims, x, &d->grad_dims, grad, e,
-                                     &d->filter_dims, (int8_t *)w->data, bias, &prng);
+                                     &d->filter_dims, (int8_t *)w->data, bias, NULL, NULL, &prng);
   else
     st = tt_fully_connected_update(&d->p.fc, &upd, &d->saved_dims, x, &d->grad_dims, grad, e,
-                                   &d->filter_dims, (int8_t *)w->data, bias, &prng);
+                                   &d->filter_dims, (int8_t *)w->data, bias, NULL, NULL, &prng);
   if (st != TT_OK) return tt_op_fail(ctx, st, "update kernel rejected its arguments");
   state[2] = (int32_t)(uint32_t)prng;
   state[3] = (int32_t)(uint32_t)(prng >> 32);
