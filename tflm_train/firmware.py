@@ -56,8 +56,9 @@ CPU_FLAGS = {
     "cortex-m7": ["-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard"],
     "cortex-m33": ["-mcpu=cortex-m33", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard"],
 }
-# QEMU boards (bare metal, semihosting): the same memory map for both (cortex_m.ld).
-QEMU_MACHINES = {"cortex-m4": "mps2-an386", "cortex-m7": "mps2-an500"}
+# QEMU boards (bare metal, semihosting), all with the memory map of cortex_m.ld. The M3 board
+# (FPU-less, soft float) shows the training step needs no FPU.
+QEMU_MACHINES = {"cortex-m3": "mps2-an385", "cortex-m4": "mps2-an386", "cortex-m7": "mps2-an500"}
 # -std=c99 (not gnu99) keeps floating-point contraction off, so prepare-time float code
 # rounds exactly as on the host.
 C_FLAGS = ["-mthumb", "-O2", "-std=c99", "-ffp-contract=off", "-ffunction-sections",
@@ -160,6 +161,71 @@ def cross_check(cpus=tuple(CPU_FLAGS), out_dir=None) -> dict[str, dict[str, list
                         helpers[str(src.relative_to(ROOT))] = h
             result[cpu] = helpers
     return result
+
+
+_FLOAT_HELPER = re.compile(r"^__aeabi_(d|f|[ui]?l?2[df]|[df]2|cfcmp|cdcmp|cfrcmp|cdrcmp)|"
+                           r"^(sqrtf?|expf?|logf?|powf?|frexpf?|ldexpf?|floorf?|ceilf?|roundf?|"
+                           r"fabsf?|lroundf?)$")
+
+
+def _relocation_graph(objs: list[Path]) -> dict[str, set[str]]:
+    """section (function name, or a data section name) -> symbols its relocations reference,
+    over all objects (built with -ffunction-sections -fdata-sections)."""
+    graph: dict[str, set[str]] = {}
+    for obj in objs:
+        p = _run(["arm-none-eabi-readelf", "-rW", str(obj)], f"readelf {obj}")
+        node = None
+        for line in p.stdout.splitlines():
+            m = re.match(r"Relocation section '\.rel\.(\S+)'", line)
+            if m:
+                sec = m.group(1)
+                node = sec[len("text."):] if sec.startswith("text.") else "." + sec
+                graph.setdefault(node, set())
+                continue
+            f = line.split()
+            if node is None or len(f) < 5 or not f[2].startswith("R_ARM_"):
+                continue
+            sym = f[-1]
+            graph[node].add(sym[len(".text."):] if sym.startswith(".text.") else sym)
+    return graph
+
+
+def eval_float_calls(cpu: str = "cortex-m3", out_dir=None) -> dict:
+    """Static check that run-time code calls no floating-point helper on an FPU-less core.
+
+    Builds every engine/kernel file for cpu (soft float), follows the call/relocation graph
+    from tt_engine_invoke and from every op registration's eval() (the fourth field), and
+    returns {"eval_functions": N, "eval_float": {function: [helpers]} (must be empty),
+    "prepare_float": {function: [helpers]} (float only in prepare-time code)}."""
+    if "-mfloat-abi=soft" not in CPU_FLAGS[cpu]:
+        raise FirmwareError(f"{cpu} has an FPU in this build: use cortex-m0plus or cortex-m3")
+    with tempfile.TemporaryDirectory(prefix="tt_float_") as tmp:
+        objs = compile_objects(cpu, engine_sources(), Path(out_dir or tmp) / cpu)
+        graph = _relocation_graph(objs)
+        roots = {"tt_engine_invoke"}
+        for obj in objs:
+            p = _run(["arm-none-eabi-readelf", "-rW", str(obj)], f"readelf {obj}")
+            sec = None
+            for line in p.stdout.splitlines():
+                m = re.match(r"Relocation section '\.rel\.rodata\.(tt_op_\w+)'", line)
+                if m or line.startswith("Relocation section"):
+                    sec = m.group(1) if m else None
+                    continue
+                f = line.split()
+                if sec and len(f) >= 5 and f[0] == "0000000c":  # tt_op_registration.eval
+                    roots.add(f[-1])
+    seen, stack = set(), list(roots)
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        stack.extend(graph.get(n, ()))
+    floats = {n: sorted(x for x in refs if _FLOAT_HELPER.match(x)) for n, refs in graph.items()}
+    floats = {n: v for n, v in floats.items() if v}
+    return {"eval_roots": sorted(roots), "eval_functions": len(seen),
+            "eval_float": {n: v for n, v in floats.items() if n in seen},
+            "prepare_float": {n: v for n, v in floats.items() if n not in seen}}
 
 
 _LIBRARY_CACHE: dict[tuple, tuple[Path, list[Path]]] = {}
