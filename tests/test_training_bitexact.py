@@ -60,6 +60,20 @@ def test_depthwise_weights_numpy_equals_c():
     assert len(dw) >= 2, changed
 
 
+def test_momentum_numpy_equals_c_and_keeps_velocities():
+    """SGD with momentum: velocities are model state, updated identically by both engines."""
+    x, y = _fashion(STEPS + 5)
+    tm = tt.convert(BASE, update="sparse:bias=5,3=1/2,5=1,6=1", num_classes=5,
+                    optimizer=tt.SGD(0.02, momentum=0.9))
+    changed = _run_both(tm, x, y % 5)
+    assert sum(n.startswith("velocity/") for n in changed) >= 6, changed
+    rep = tm.memory_report()
+    plain = tt.convert(BASE, update="sparse:bias=5,3=1/2,5=1,6=1", num_classes=5).memory_report()
+    # one int32 velocity per trainable element: weights (compact slices) and biases
+    assert rep.state - plain.state == 4 * sum(
+        int(np.prod(t.shape)) for t in tm.graph.tensors if t.name.startswith("velocity/"))
+
+
 def test_kws_depthwise_heavy_numpy_equals_c():
     path = shared_model("mlcommons/kws_dscnn_int8.tflite")
     rng = np.random.default_rng(0)

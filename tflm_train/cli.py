@@ -106,7 +106,8 @@ def _cmd_convert(args) -> int:
 
     scheme = args.update
     tm = convert(args.model, update=scheme, num_classes=args.num_classes,
-                 optimizer=SGD(args.lr), seed=args.seed, qas=not args.no_qas)
+                 optimizer=SGD(args.lr, momentum=args.momentum), seed=args.seed,
+                 qas=not args.no_qas)
     rep = tm.memory_report()
     from .schemes import resolve
     print(resolve(tm.scheme, tm.graph).summary())
@@ -214,6 +215,49 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _cmd_firmware(args) -> int:
+    from . import firmware as fw
+    from .trainable import load_trainable
+
+    tm = load_trainable(args.model)
+    f = fw.build_firmware(tm, cpu=args.cpu, steps=args.steps, data=args.data,
+                          out_dir=args.output, inferences=args.inferences, seed=args.seed)
+    print(f"built {f.elf} for {f.cpu}: {f.steps} training steps, {f.inferences} inferences")
+    print(f"arm-none-eabi-size: text {f.text} data {f.data} bss {f.bss} "
+          f"(flash {f.flash / 1024:.1f} of {fw.FLASH_BYTES // 1024} KB, RAM {f.ram / 1024:.1f} of "
+          f"{fw.RAM_BYTES // 1024} KB with the {fw.STACK_BYTES // 1024} KB stack; arena "
+          f"{f.arena_bytes} B, model {f.model_bytes} B)")
+    if not args.run:
+        print(f"run it: {' '.join(fw.qemu_command(f.elf, f.cpu))}")
+        return 0
+    r = f.run(timeout=args.timeout)
+    print(f"{fw.QEMU} -M {r.machine} -icount shift=0: exit status {r.exit_code}")
+    if not r.ok:
+        print(r.output.rstrip())
+        print(f"tflm-train: error: the firmware failed (exit status {r.exit_code})", file=sys.stderr)
+        return 2
+    per_tick = r.instructions_per_tick
+    macs = fw.step_macs(tm.graph)
+    print(f"instruction counter: {per_tick} instructions per SysTick tick (calibrated on "
+          f"{2 * r.calibration_loops} instructions)")
+    for i, (loss, n) in enumerate(zip(r.loss_values, r.step_instructions)):
+        print(f"step {i}: loss {loss:.4f}, {n} instructions")
+    for i, (c, n) in enumerate(zip(r.predictions, r.inference_instructions)):
+        print(f"inference {i}: class {c}, {n} instructions")
+    if r.step_instructions:
+        step = int(np.median(r.step_instructions))
+        print(f"per training step: {step} instructions, {step / macs['total']:.2f} per MAC "
+              f"({macs['forward']} forward + {macs['backward']} backward MACs)")
+    if r.inference_instructions:
+        inf = int(np.median(r.inference_instructions))
+        print(f"per inference: {inf} instructions, {inf / max(macs['forward'], 1):.2f} per MAC")
+    print(f"parameter checksum (FNV-1a of {r.variables} variable tensors, {r.variable_bytes} B): "
+          f"0x{r.checksum:08x}")
+    print(f"arena used on the device {r.arena_used} B of {r.arena_static} B; stack "
+          f"{r.stack_used} of {fw.STACK_BYTES} B")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tflm-train",
@@ -256,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="which parameters train (default: last-2)")
     pc.add_argument("--num-classes", type=int, help="replace the classifier with a new one")
     pc.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
+    pc.add_argument("--momentum", type=float, default=0.0,
+                    help="SGD momentum in [0, 1) (default 0; adds an int32 velocity per "
+                         "trainable element to SRAM)")
     pc.add_argument("--seed", type=int, default=0, help="PRNG / classifier init seed")
     pc.add_argument("--no-qas", action="store_true",
                     help="ablation: plain int8 SGD without Quantization-Aware Scaling")
@@ -292,6 +339,29 @@ def build_parser() -> argparse.ArgumentParser:
     px.add_argument("model", help="*.train.tflite")
     px.add_argument("-o", "--output", required=True, metavar="OUT.tflite")
     px.set_defaults(func=_cmd_export)
+
+    pw = sub.add_parser("firmware", help="bare-metal Cortex-M firmware that trains the model "
+                                         "(QEMU run with --run)",
+                        description="Generate and cross-build (arm-none-eabi-gcc) a firmware "
+                                    "with the model in flash, N samples and a main() that runs N "
+                                    "training steps, inferences and a parameter checksum in a "
+                                    "static arena; the link fails if it needs more than 256 KB "
+                                    "of RAM. --run executes it under qemu-system-arm -icount "
+                                    "shift=0 and reports losses and instructions.",
+                        epilog=data_help)
+    pw.add_argument("model", help="*.train.tflite")
+    pw.add_argument("--cpu", required=True, choices=("cortex-m4", "cortex-m7", "cortex-m3"),
+                    help="core (QEMU board: mps2-an386 / mps2-an500 / mps2-an385)")
+    pw.add_argument("--steps", type=int, default=10, help="training steps (default 10)")
+    pw.add_argument("--inferences", type=int, default=2,
+                    help="inferences after training (default 2)")
+    pw.add_argument("--data", help="samples (default: deterministic random int8 images and "
+                                   "labels); an .npz of int8 x matching the input is used as is")
+    pw.add_argument("--seed", type=int, default=0, help="seed of the random samples")
+    pw.add_argument("--run", action="store_true", help="run it under QEMU and report")
+    pw.add_argument("--timeout", type=float, default=600.0, help="QEMU time limit (s)")
+    pw.add_argument("-o", "--output", metavar="DIR", help="build directory (default: a temp dir)")
+    pw.set_defaults(func=_cmd_firmware)
     return p
 
 

@@ -33,7 +33,7 @@ from .kernels.gradient import prng_seed
 from .kernels.loss import softmax_cross_entropy_params, softmax_cross_entropy_scratch_size
 from .kernels.pooling_backward import (average_pool_2d_backward_scratch_size,
                                        max_pool_2d_backward_scratch_size)
-from .kernels.update import update_factors, update_lr
+from .kernels.update import momentum_q15, update_factors, update_lr
 from .ops import kernel_class
 from .planner import OFFLINE_PLAN_NAME, plan
 from .schemes import ResolvedScheme, UpdateScheme, resolve, trainable_layers
@@ -52,7 +52,7 @@ TRAINABLE_OPS = MAC_OPS + ("ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D", "MEAN", "RES
 
 @dataclass
 class SGD:
-    """Plain SGD (momentum is not implemented yet: it would need per-parameter state)."""
+    """SGD, optionally with momentum (a Q16.16 velocity per trainable element, in SRAM)."""
 
     lr: float = 0.01
     momentum: float = 0.0
@@ -60,8 +60,8 @@ class SGD:
     def __post_init__(self):
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"learning rate must be a positive number, got {self.lr}")
-        if self.momentum != 0.0:
-            raise NotImplementedError("SGD with momentum is not implemented yet; use momentum=0")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
 
     def to_dict(self) -> dict:
         return {"name": "sgd", "lr": self.lr, "momentum": self.momentum}
@@ -554,9 +554,20 @@ class TrainingCompiler:
             result[L.input] = (gx, ex)
         bias = L.bias if L.bias is not None else (
             int(self.ed.sg.operators[i].inputs[2]) if len(self.ed.sg.operators[i].inputs) > 2 else -1)
+        w_vel = b_vel = -1
+        mq15 = momentum_q15(self.optimizer.momentum) if self.optimizer.momentum else 0
+        if mq15:
+            opts["momentum_q15"] = int(mq15)
+            if u.update_weights:  # the compact trainable slice of the weights
+                shape = tuple(w.shape[:-1]) + (opts["channels"],)
+                w_vel = ed.tensor(f"velocity/{w.name}", shape, np.int32, variable=True,
+                                  data=np.zeros(shape, np.int32))
+            if u.update_bias:
+                b_vel = ed.tensor(f"velocity/{w.name}/bias", (n_out,), np.int32, variable=True,
+                                  data=np.zeros(n_out, np.int32))
         inputs = [gy, ey, mask if mask is not None else -1, -1, L.weight, bias,
                   saved_x if saved_x is not None else -1, w_mult, w_shift, b_mult, b_shift, r,
-                  state]
+                  state, w_vel, b_vel]
         code = {"CONV_2D": "TT_CONV_2D_GRAD", "DEPTHWISE_CONV_2D": "TT_DEPTHWISE_CONV_2D_GRAD",
                 "FULLY_CONNECTED": "TT_FULLY_CONNECTED_GRAD"}[op.opcode]
         new_ops.append(ed.custom_op(code, inputs, outs, opts))

@@ -145,8 +145,10 @@ def undefined_float_helpers(obj: Path) -> list[str]:
 
 
 def cross_check(cpus=tuple(CPU_FLAGS), out_dir=None) -> dict[str, dict[str, list[str]]]:
-    """Compile every engine/kernel C file with -Wall -Wextra -Werror for each core.
-    Returns {cpu: {source name: soft-float helpers it calls}} (empty lists omitted)."""
+    """Compile every engine/kernel C file (and the Cortex-M support) with -Wall -Wextra -Werror
+    for each core; FirmwareError with the compiler's messages on any warning. Returns
+    {cpu: {source name: soft-float helpers it calls}} for the soft-float cores (files without
+    any omitted). Objects go to out_dir/<cpu>/ when out_dir is given."""
     result = {}
     with tempfile.TemporaryDirectory(prefix="tt_cross_") as tmp:
         base = Path(out_dir or tmp)
@@ -190,17 +192,18 @@ def _relocation_graph(objs: list[Path]) -> dict[str, set[str]]:
     return graph
 
 
-def eval_float_calls(cpu: str = "cortex-m3", out_dir=None) -> dict:
+def eval_float_calls(cpu: str = "cortex-m3", objects: list[Path] | None = None) -> dict:
     """Static check that run-time code calls no floating-point helper on an FPU-less core.
 
     Builds every engine/kernel file for cpu (soft float), follows the call/relocation graph
     from tt_engine_invoke and from every op registration's eval() (the fourth field), and
     returns {"eval_functions": N, "eval_float": {function: [helpers]} (must be empty),
-    "prepare_float": {function: [helpers]} (float only in prepare-time code)}."""
+    "prepare_float": {function: [helpers]} (float only in prepare-time code)}. objects: the
+    engine's objects already built for cpu (compiled here otherwise)."""
     if "-mfloat-abi=soft" not in CPU_FLAGS[cpu]:
         raise FirmwareError(f"{cpu} has an FPU in this build: use cortex-m0plus or cortex-m3")
     with tempfile.TemporaryDirectory(prefix="tt_float_") as tmp:
-        objs = compile_objects(cpu, engine_sources(), Path(out_dir or tmp) / cpu)
+        objs = objects or compile_objects(cpu, engine_sources(), Path(tmp) / cpu)
         graph = _relocation_graph(objs)
         roots = {"tt_engine_invoke"}
         for obj in objs:
@@ -525,6 +528,8 @@ class Firmware:
     model_bytes: int
     steps: int
     inferences: int
+    images: np.ndarray   # the samples in the firmware (training cycles over the first `steps`)
+    labels: np.ndarray   # one per training step
 
     @property
     def flash(self) -> int:
@@ -598,7 +603,7 @@ def build_firmware(model, cpu: str = "cortex-m4", steps: int = 10, data=None,
         raise _link_error(p.stderr, arena_bytes)
     text, dat, bss = _size(elf)
     return Firmware(cpu, elf, src, text, dat, bss, arena_bytes, len(tm.bytes), steps,
-                    min(inferences, len(images)))
+                    min(inferences, len(images)), images, labels)
 
 
 def qemu_command(elf, cpu: str, icount: bool = True) -> list[str]:

@@ -24,7 +24,7 @@ def category(name: str) -> str:
 class MemoryReport:
     arena: int                  # planned region: activations, gradients, masks, scratch
     parameters: int             # trainable weights and biases held in SRAM (variables)
-    state: int                  # training state (lr, PRNG)
+    state: int                  # training state (lr, PRNG) and momentum velocities
     engine: int | None          # C engine bookkeeping (tensor structs, op data); None if unknown
     flash: int                  # the model file (frozen weights, graph, constants)
     peak_op: int                # op with the most live planned bytes
@@ -53,7 +53,7 @@ class MemoryReport:
             if self.at_peak.get(c):
                 lines.append(f"    {c:<17}{kb(self.at_peak[c])}   (live at op {self.peak_op})")
         lines += [f"  trainable params   {kb(self.parameters)}",
-                  f"  training state     {kb(self.state)}",
+                  f"  training state     {kb(self.state)}   (lr, PRNG, momentum velocities)",
                   f"  engine bookkeeping {kb(self.engine) if self.engine is not None else '     n/a'}",
                   f"flash                {kb(self.flash)}"]
         if self.by_layer:
@@ -104,7 +104,8 @@ def memory_report(trainable, engine_bytes: int | None = -1) -> MemoryReport:
         c = category(g.tensors[t].name)
         at_peak[c] = at_peak.get(c, 0) + p.sizes[t]
     params = sum(g.tensors[i].nbytes for i in trainable.parameter_indices())
-    state = g.tensors[trainable.tensor_index("tt_state")].nbytes
+    state = g.tensors[trainable.tensor_index("tt_state")].nbytes + sum(
+        g.tensors[i].nbytes for i in trainable.optimizer_state_indices())
     by_layer = []
     var = set(trainable.parameter_indices())
     for L in trainable_layers(g):

@@ -70,8 +70,14 @@ class TrainableModel:
         raise KeyError(name)
 
     def parameter_indices(self) -> list[int]:
-        """Variable tensors holding trainable parameters (not the training state)."""
-        return [t.index for t in self.graph.tensors if t.is_variable and t.name != "tt_state"]
+        """Variable tensors holding trainable parameters (not the state, not velocities)."""
+        return [t.index for t in self.graph.tensors if t.is_variable and t.name != "tt_state"
+                and not t.name.startswith("velocity/")]
+
+    def optimizer_state_indices(self) -> list[int]:
+        """Momentum velocities (one int32 per trainable element)."""
+        return [t.index for t in self.graph.tensors if t.is_variable
+                and t.name.startswith("velocity/")]
 
     def save(self, path) -> None:
         Path(path).write_bytes(self.bytes)

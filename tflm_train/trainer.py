@@ -138,7 +138,8 @@ class Trainer:
     def parameters(self) -> dict[str, np.ndarray]:
         """Current trainable parameters and training state, by tensor name."""
         g = self.trainable.graph
-        out = {g.tensors[i].name: self._tensor(i) for i in self.trainable.parameter_indices()}
+        idx = self.trainable.parameter_indices() + self.trainable.optimizer_state_indices()
+        out = {g.tensors[i].name: self._tensor(i) for i in idx}
         out["tt_state"] = self._tensor(self.state_index)
         return out
 
@@ -162,7 +163,8 @@ class Trainer:
 
         model = copy.deepcopy(self.trainable.model)
         sg = model.subgraphs[0]
-        for i in self.trainable.parameter_indices() + [self.state_index]:
+        for i in (self.trainable.parameter_indices() + self.trainable.optimizer_state_indices()
+                  + [self.state_index]):
             model.buffers[sg.tensors[i].buffer].data = np.frombuffer(
                 np.ascontiguousarray(self._tensor(i)).tobytes(), dtype=np.uint8).copy()
         Path(path).write_bytes(tflite_io.write_model(model))

@@ -104,7 +104,7 @@ class _MacGrad(TrainingOp):
         return BackwardInputQuant(np.asarray(r, np.int32), self.opt("grad_exp_offset") + 15 - p, p)
 
     def eval(self, inputs):
-        gy, ey, mask, y, w, b, sx, w_mult, w_shift, b_mult, b_shift, r, state = inputs
+        gy, ey, mask, y, w, b, sx, w_mult, w_shift, b_mult, b_shift, r, state, wv, bv = inputs
         e = int(ey[0])
         if e == NO_GRADIENT:
             return self.no_gradient()
@@ -126,9 +126,10 @@ class _MacGrad(TrainingOp):
                                               w_shift if w_shift is not None else zero),
                 bias_factor=PerChannelQuant(b_mult if b_mult is not None else zero,
                                             b_shift if b_shift is not None else zero),
-                lr=(int(state[0]), int(state[1])), update_weights=uw, update_bias=ub)
+                lr=(int(state[0]), int(state[1])), update_weights=uw, update_bias=ub,
+                momentum_q15=self.opt("momentum_q15", 0))
             prng = (int(state[2]) & 0xFFFFFFFF) | ((int(state[3]) & 0xFFFFFFFF) << 32)
-            prng = self.update(upd, sx, g, e, w, b, prng)  # sx is None for bias-only
+            prng = self.update(upd, sx, g, e, w, b, prng, wv, bv)  # sx is None for bias-only
             state[2] = np.int64(prng & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
             state[3] = np.int64(prng >> 32).astype(np.uint32).view(np.int32)
         return outs
@@ -146,8 +147,8 @@ class Conv2DGrad(_MacGrad):
     def backward_input(self, q, g, e, w, x_shape):
         return conv_2d_backward_input(self.params, q, g, e, w, x_shape)
 
-    def update(self, upd, sx, g, e, w, b, prng):
-        return conv_2d_update(self.params, upd, sx, g, e, w, b, prng)
+    def update(self, upd, sx, g, e, w, b, prng, wv, bv):
+        return conv_2d_update(self.params, upd, sx, g, e, w, b, prng, wv, bv)
 
 
 class DepthwiseConv2DGrad(Conv2DGrad):
@@ -163,8 +164,8 @@ class DepthwiseConv2DGrad(Conv2DGrad):
     def backward_input(self, q, g, e, w, x_shape):
         return depthwise_conv_2d_backward_input(self.params, q, g, e, w, x_shape)
 
-    def update(self, upd, sx, g, e, w, b, prng):
-        return depthwise_conv_2d_update(self.params, upd, sx, g, e, w, b, prng)
+    def update(self, upd, sx, g, e, w, b, prng, wv, bv):
+        return depthwise_conv_2d_update(self.params, upd, sx, g, e, w, b, prng, wv, bv)
 
 
 class FullyConnectedGrad(_MacGrad):
@@ -177,8 +178,8 @@ class FullyConnectedGrad(_MacGrad):
     def backward_input(self, q, g, e, w, x_shape):
         return fully_connected_backward_input(self.params, q, g, e, w)
 
-    def update(self, upd, sx, g, e, w, b, prng):
-        return fully_connected_update(self.params, upd, sx, g, e, w, b, prng)
+    def update(self, upd, sx, g, e, w, b, prng, wv, bv):
+        return fully_connected_update(self.params, upd, sx, g, e, w, b, prng, wv, bv)
 
 
 class AddGrad(TrainingOp):

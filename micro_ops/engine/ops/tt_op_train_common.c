@@ -53,7 +53,7 @@ void tt_train_no_gradient(tt_op_ctx *ctx) {
 
 enum {
   IN_GRAD = 0, IN_GRAD_EXP, IN_MASK, IN_Y, IN_WEIGHTS, IN_BIAS, IN_SAVED_X, IN_W_MULT, IN_W_SHIFT,
-  IN_B_MULT, IN_B_SHIFT, IN_R, IN_STATE, MAC_GRAD_INPUTS
+  IN_B_MULT, IN_B_SHIFT, IN_R, IN_STATE, IN_W_VELOCITY, IN_B_VELOCITY, MAC_GRAD_INPUTS
 };
 
 typedef struct {
@@ -66,6 +66,7 @@ typedef struct {
   tt_activation act;
   tt_dims grad_dims, filter_dims, x_dims, saved_dims;
   int32_t update_weights, update_bias;
+  int32_t momentum_q15; /* 0: plain SGD */
   int32_t s_e, p_shift; /* backward-input constants */
   int32_t channels;     /* output channels: per-channel constant length */
   int32_t *zeros;       /* stands in for absent shift/multiplier vectors */
@@ -94,7 +95,7 @@ static tt_status per_channel(tt_op_ctx *ctx, int32_t i, int32_t n, int required)
 tt_status tt_train_mac_grad_prepare(tt_op_ctx *ctx, int32_t kind) {
   tt_tensor *g, *ge, *w, *state;
   if (tt_op_num_inputs(ctx) != MAC_GRAD_INPUTS)
-    return tt_op_fail(ctx, TT_ERR_MODEL, "expects 13 inputs (docs/train-format.md)");
+    return tt_op_fail(ctx, TT_ERR_MODEL, "expects 15 inputs (docs/train-format.md)");
   if (tt_train_input(ctx, IN_GRAD, TT_TYPE_INT8, "grad_out must be int8", &g) != TT_OK ||
       tt_train_input(ctx, IN_WEIGHTS, TT_TYPE_INT8, "weights must be int8", &w) != TT_OK ||
       tt_train_input(ctx, IN_STATE, TT_TYPE_INT32, "state must be int32", &state) != TT_OK)
@@ -216,6 +217,28 @@ tt_status tt_train_mac_grad_prepare(tt_op_ctx *ctx, int32_t kind) {
   } else if (outs != 0) {
     return tt_op_fail(ctx, TT_ERR_MODEL, "without r_q15 the op has no outputs");
   }
+  d->momentum_q15 = tt_op_custom_i32(ctx, "momentum_q15", 0);
+  if (d->momentum_q15 < 0 || d->momentum_q15 >= TT_MOMENTUM_ONE)
+    return tt_op_fail(ctx, TT_ERR_MODEL, "momentum_q15 must be in [0, 32768)");
+  if (d->momentum_q15 > 0) {
+    /* one Q16.16 velocity per updated element: the compact weight slice, then every bias */
+    const int64_t slice = d->update_weights
+                              ? (int64_t)d->saved_dims.c * (kind == TT_TRAIN_DEPTHWISE_CONV_2D
+                                                                ? d->filter_dims.h * d->filter_dims.w *
+                                                                      d->p.dw.depth_multiplier
+                                                                : (int64_t)d->filter_dims.n *
+                                                                      d->filter_dims.h * d->filter_dims.w)
+                              : 0;
+    const tt_tensor *wv = tt_op_input(ctx, IN_W_VELOCITY), *bv = tt_op_input(ctx, IN_B_VELOCITY);
+    if (d->update_weights && (wv == NULL || wv->type != TT_TYPE_INT32 || !wv->is_variable ||
+                              tt_tensor_elements(wv) != slice))
+      return tt_op_fail(ctx, TT_ERR_MODEL, "momentum needs a variable int32 weight velocity with "
+                        "one entry per trainable weight");
+    if (d->update_bias && (bv == NULL || bv->type != TT_TYPE_INT32 || !bv->is_variable ||
+                           tt_tensor_elements(bv) != d->channels))
+      return tt_op_fail(ctx, TT_ERR_MODEL, "momentum needs a variable int32 bias velocity with "
+                        "one entry per output channel");
+  }
   tt_op_set_data(ctx, d);
   return TT_OK;
 }
@@ -270,7 +293,10 @@ tt_status tt_train_mac_grad_eval(tt_op_ctx *ctx) {
   upd.lr.shift = state[1];
   upd.update_weights = d->update_weights;
   upd.update_bias = d->update_bias;
-  upd.momentum_q15 = 0; /* plain SGD: the format has no velocity tensors yet */
+  upd.momentum_q15 = d->momentum_q15;
+  const tt_tensor *wv = tt_op_input(ctx, IN_W_VELOCITY), *bv = tt_op_input(ctx, IN_B_VELOCITY);
+  int32_t *w_vel = d->momentum_q15 && wv != NULL ? (int32_t *)wv->data : NULL;
+  int32_t *b_vel = d->momentum_q15 && bv != NULL ? (int32_t *)bv->data : NULL;
   uint64_t prng = (uint64_t)(uint32_t)state[2] | ((uint64_t)(uint32_t)state[3] << 32);
   const tt_tensor *sx = tt_op_input(ctx, IN_SAVED_X), *b = tt_op_input(ctx, IN_BIAS);
   /* bias-only: no input channels are read (a non-NULL placeholder pointer) */
@@ -278,13 +304,13 @@ tt_status tt_train_mac_grad_eval(tt_op_ctx *ctx) {
   int32_t *bias = b != NULL ? (int32_t *)b->data : NULL;
   if (d->kind == TT_TRAIN_CONV_2D)
     st = tt_conv_2d_update(&d->p.conv, &upd, &d->saved_dims, x, &d->grad_dims, grad, e,
-                           &d->filter_dims, (int8_t *)w->data, bias, NULL, NULL, &prng);
+                           &d->filter_dims, (int8_t *)w->data, bias, w_vel, b_vel, &prng);
   else if (d->kind == TT_TRAIN_DEPTHWISE_CONV_2D)
     st = tt_depthwise_conv_2d_update(&d->p.dw, &upd, &d->saved_dims, x, &d->grad_dims, grad, e,
-                                     &d->filter_dims, (int8_t *)w->data, bias, NULL, NULL, &prng);
+                                     &d->filter_dims, (int8_t *)w->data, bias, w_vel, b_vel, &prng);
   else
     st = tt_fully_connected_update(&d->p.fc, &upd, &d->saved_dims, x, &d->grad_dims, grad, e,
-                                   &d->filter_dims, (int8_t *)w->data, bias, NULL, NULL, &prng);
+                                   &d->filter_dims, (int8_t *)w->data, bias, w_vel, b_vel, &prng);
   if (st != TT_OK) return tt_op_fail(ctx, st, "update kernel rejected its arguments");
   state[2] = (int32_t)(uint32_t)prng;
   state[3] = (int32_t)(uint32_t)(prng >> 32);
