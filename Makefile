@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 # Debian packages the build and tests need (gcc's sanitizer runtimes come with gcc).
-APT_PACKAGES ?= gcc make
+APT_PACKAGES ?= gcc make gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 
 .PHONY: all demo test lib clean deps apt venv
 

@@ -142,3 +142,20 @@ def test_cli_firmware_run(tmp_path, capsys):
     f = fw.build_firmware(_trainable("demo"), cpu="cortex-m7", steps=2, out_dir=tmp_path / "b")
     host = fw.host_reference(_trainable("demo"), f.images, f.labels, f.inferences)
     assert f"0x{host['checksum']:08x}" in out
+
+
+def test_firmware_trains_on_given_samples(tmp_path):
+    """--data: the firmware holds exactly the given int8 samples, cycled to the step count."""
+    import numpy as np
+
+    tm = _trainable("demo")
+    rng = np.random.default_rng(7)
+    x = rng.integers(-128, 128, size=(3, 28, 28, 1), dtype=np.int8)
+    y = np.array([4, 0, 2])
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    f = fw.build_firmware(tm, cpu="cortex-m4", steps=5, data=tmp_path / "d.npz", out_dir=tmp_path)
+    assert np.array_equal(f.images, x[[0, 1, 2, 0, 1]]) and list(f.labels) == [4, 0, 2, 4, 0]
+    np.savez(tmp_path / "bad.npz", x=x, y=np.array([4, 0, 9]))
+    with pytest.raises(fw.FirmwareError, match="label 9 at index 2 out of range"):
+        fw.build_firmware(tm, cpu="cortex-m4", steps=1, data=tmp_path / "bad.npz",
+                          out_dir=tmp_path)

@@ -135,13 +135,10 @@ def compile_objects(cpu: str, sources: list[Path], out_dir: Path, werror: bool =
 
 
 def undefined_float_helpers(obj: Path) -> list[str]:
-    """Soft-float library calls (__aeabi_f*/d*, float<->int conversions) an object needs."""
+    """Floating-point helpers (soft-float __aeabi_* calls, libm) an object calls."""
     p = _run(["arm-none-eabi-nm", "-u", str(obj)], f"nm {obj}")
     names = [line.split()[-1] for line in p.stdout.splitlines() if line.strip()]
-    return sorted(n for n in names
-                  if re.match(r"__aeabi_(f|d|[ui]?l?2[fd]|[fd]2)|__aeabi_[fd](add|sub|mul|div|cmp)",
-                              n) or n in ("sqrt", "sqrtf", "exp", "expf", "log", "logf", "frexp",
-                                          "ldexp", "floor", "ceil", "floorf", "ceilf", "round"))
+    return sorted(n for n in names if _FLOAT_HELPER.match(n))
 
 
 def cross_check(cpus=tuple(CPU_FLAGS), out_dir=None) -> dict[str, dict[str, list[str]]]:
@@ -302,13 +299,14 @@ def samples_for(trainable, steps: int, data=None, seed: int = 0):
         x = rng.integers(-128, 128, size=(steps,) + shape, dtype=np.int8)
         y = rng.integers(0, num_classes, size=steps).astype(np.int32)
         return x, y
+    x = None
     if isinstance(data, tuple):
         x, y = data
-    elif str(data).endswith(".npz") and Path(data).is_file() and \
-            np.load(data)["x"].dtype == np.int8:
-        with np.load(data) as d:
-            x, y = d["x"], d["y"]
-    else:
+    elif str(data).endswith(".npz") and Path(data).is_file():
+        with np.load(data) as d:  # int8 samples already quantized for this input: as is
+            if "x" in d and "y" in d and d["x"].dtype == np.int8:
+                x, y = d["x"], d["y"]
+    if x is None:
         from .data import fit_to_input, load_data
 
         x, y = load_data(str(data))
@@ -316,10 +314,10 @@ def samples_for(trainable, steps: int, data=None, seed: int = 0):
     x, y = np.asarray(x), np.asarray(y).reshape(-1)
     if len(x) == 0:
         raise FirmwareError(f"{data}: no samples")
-    x = x.reshape((len(x),) + shape).astype(image.dtype) if x[0].size == int(np.prod(shape)) \
-        else None
-    if x is None:
-        raise FirmwareError(f"{data}: samples do not match the model input {list(shape)}")
+    if x[0].size != int(np.prod(shape)):
+        raise FirmwareError(f"{data}: samples of shape {list(x.shape[1:])} do not match the "
+                            f"model input {list(shape)}")
+    x = x.reshape((len(x),) + shape).astype(image.dtype)
     bad = np.flatnonzero((y < 0) | (y >= num_classes))
     if bad.size:
         raise FirmwareError(f"{data}: label {int(y[bad[0]])} at index {int(bad[0])} out of range "
@@ -562,7 +560,7 @@ def _link_error(stderr: str, arena: int) -> FirmwareError:
             else f"{FLASH_BYTES // 1024} KB of flash"
         return FirmwareDoesNotFit(
             f"the program does not fit in {budget}: {region} overflowed{over} (engine arena "
-            f"{arena} bytes + .data + {STACK_BYTES // 1024} KB stack). Linker said:\n"
+            f"{arena} bytes + .data + {STACK_BYTES // 1024} KB stack).\nLinker said:\n"
             + stderr.strip())
     return FirmwareError(f"link failed:\n{stderr.strip()}")
 

@@ -57,8 +57,9 @@ def round_away(x: float) -> float:
     return math.floor(x + 0.5) if x >= 0 else math.ceil(x - 0.5)
 
 
-def quantize_multiplier(real: float) -> tuple[int, int]:
-    """TFLite QuantizeMultiplier: real ≈ multiplier * 2^(shift-31)."""
+def frexp_multiplier(real: float) -> tuple[int, int]:
+    """real ≈ multiplier * 2^(shift-31) with |multiplier| in [2^30, 2^31), rounded half away
+    from zero; no flushing of tiny values (the update factors rely on that)."""
     real = float(real)
     if real == 0.0:
         return 0, 0
@@ -67,6 +68,12 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if q_fixed == (1 << 31):
         q_fixed //= 2
         exp += 1
+    return q_fixed, exp
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """TFLite QuantizeMultiplier: real ≈ multiplier * 2^(shift-31), tiny values flushed to 0."""
+    q_fixed, exp = frexp_multiplier(real)
     if exp < -31:
         return 0, 0
     return q_fixed, exp

@@ -153,7 +153,11 @@ static inline int32_t tt_get_reciprocal(int32_t x, int x_integer_digits,
 
 /* --- prepare-time helpers (double precision, tt_quant_util.c) --- */
 
-/* TFLite QuantizeMultiplier: real = multiplier * 2^(shift-31), frexp-based. */
+/* real = multiplier * 2^(shift-31), |multiplier| in [2^30, 2^31), rounded half away from
+ * zero, no flushing of tiny values (the training update factors rely on that). */
+void tt_frexp_multiplier(double real, int32_t *multiplier, int32_t *shift);
+
+/* TFLite QuantizeMultiplier: tt_frexp_multiplier with shifts below -31 flushed to zero. */
 void tt_quantize_multiplier(double real, int32_t *multiplier, int32_t *shift);
 
 /* TFLite CalculateActivationRangeQuantized for int8 output (act: TT_ACT_*).

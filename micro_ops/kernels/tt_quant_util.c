@@ -7,7 +7,7 @@
 static double tt_round_away(double x) { return x >= 0.0 ? floor(x + 0.5) : ceil(x - 0.5); }
 static float tt_roundf_away(float x) { return x >= 0.0f ? floorf(x + 0.5f) : ceilf(x - 0.5f); }
 
-void tt_quantize_multiplier(double real, int32_t *multiplier, int32_t *shift) {
+void tt_frexp_multiplier(double real, int32_t *multiplier, int32_t *shift) {
   if (real == 0.0) {
     *multiplier = 0;
     *shift = 0;
@@ -20,12 +20,16 @@ void tt_quantize_multiplier(double real, int32_t *multiplier, int32_t *shift) {
     q_fixed /= 2;
     ++exp;
   }
-  if (exp < -31) { /* flush tiny multipliers to zero, as TFLite does */
-    exp = 0;
-    q_fixed = 0;
-  }
   *multiplier = (int32_t)q_fixed;
   *shift = exp;
+}
+
+void tt_quantize_multiplier(double real, int32_t *multiplier, int32_t *shift) {
+  tt_frexp_multiplier(real, multiplier, shift);
+  if (*shift < -31) { /* flush tiny multipliers to zero, as TFLite does */
+    *multiplier = 0;
+    *shift = 0;
+  }
 }
 
 static int32_t tt_quantize_value(float scale, int32_t zero_point, float f) {

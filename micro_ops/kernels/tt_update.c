@@ -100,16 +100,7 @@ void tt_update_factor(double real, int32_t *multiplier, int32_t *shift) {
     *shift = 0;
     return;
   }
-  int exp = 0;
-  const double q = frexp(real, &exp);
-  const double scaled = q * (double)(1LL << 31);
-  int64_t q_fixed = (int64_t)floor(scaled + 0.5); /* q > 0: half away from zero */
-  if (q_fixed == (1LL << 31)) {
-    q_fixed /= 2;
-    ++exp;
-  }
-  *multiplier = (int32_t)q_fixed;
-  *shift = exp;
+  tt_frexp_multiplier(real, multiplier, shift);
 }
 
 void tt_update_lr(double lr, tt_quant_mult *lr_out) {

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..quant import INT32_MAX, round_away, saturating_rounding_doubling_high_mul
+from ..quant import INT32_MAX, frexp_multiplier, round_away, saturating_rounding_doubling_high_mul
 from .conv_2d import PerChannelQuant
 from .gradient import prng_next
 
@@ -51,14 +51,7 @@ def update_factor(real: float) -> tuple[int, int]:
     real = float(real)
     if not (real >= 0.0 and math.isfinite(real)):
         raise ValueError(f"update factor must be finite and >= 0, got {real}")
-    if real == 0.0:
-        return 0, 0
-    q, exp = math.frexp(real)
-    q_fixed = int(round_away(q * (1 << 31)))
-    if q_fixed == (1 << 31):
-        q_fixed //= 2
-        exp += 1
-    return q_fixed, exp
+    return frexp_multiplier(real)
 
 
 def update_lr(lr: float) -> tuple[int, int]:
