@@ -289,7 +289,7 @@ class TrainingCompiler:
             if u is not None and u.trainable:
                 self._make_trainable(i, u)
             new_ops.append(old_ops[i])
-            if i in path_ops and op.opcode in CLAMPED_OPS:
+            if i in path_ops and op.opcode in CLAMPED_OPS and not self._is_plain_logits(i):
                 masks[i] = self._mask(i, new_ops)
 
         # loss
@@ -359,6 +359,14 @@ class TrainingCompiler:
                                          {"act_min": lo, "act_max": hi}))
         return m
 
+    def _is_plain_logits(self, i) -> bool:
+        """The classifier without a fused activation: its only clamp is the int8 range. Its
+        gradient is not masked (a straight-through estimator): the loss then pulls a saturated
+        wrong logit back into range instead of leaving it stuck at ±127 with no gradient."""
+        op = self.graph.ops[i]
+        last_layer = max(u.layer.op_index for u in self.resolved.layers)
+        return i == last_layer and op.options.get("fused_activation_function", 0) == 0
+
     def _act_range(self, i) -> tuple[int, int]:
         k = kernel_class(self.graph.ops[i].opcode)(self.graph, self.graph.ops[i])
         act = getattr(k.params, "activation", (-128, 127))
@@ -388,8 +396,9 @@ class TrainingCompiler:
                                    quant=((x.scale * ws).astype(np.float32), np.zeros(n), 0),
                                    variable=True)
                 op = sg.operators[i]
+                # the IR graph keeps the bias-less op (its kernel prepare needs only tensors it
+                # knows); the backward op reads the new bias from the edited operator
                 op.inputs = np.array(list(op.inputs[:2]) + [b], dtype=np.int32)
-                self.graph.ops[i].inputs = [int(v) for v in op.inputs]
             else:
                 own_variable(L.bias)
 

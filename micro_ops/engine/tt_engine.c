@@ -102,13 +102,14 @@ static tt_status load_graph(tt_engine *e, int fill, char *err, size_t n) {
     memset(op, 0, sizeof *op);
     op->engine = e;
     op->reg = reg;
-    op->index = (int32_t)i;
     op->inputs = info.inputs;
     op->outputs = info.outputs;
-    /* As TFLM: options of another union type read as absent (defaults). */
-    if (info.has_options && options_type != 0 && info.options_type == options_type)
-      op->options = info.options;
-    op->custom_options = info.custom_options;
+    if (info.builtin_code == TT_BUILTIN_CUSTOM) {
+      op->opt.custom_options = info.custom_options;
+    } else if (info.has_options && options_type != 0 && info.options_type == options_type) {
+      /* As TFLM: options of another union type read as absent (defaults). */
+      op->opt.options_pos = info.options.pos;
+    }
   }
   if (!fill) return TT_OK;
   if (e->ops == NULL) { /* counting pass: the caller sizes e->tensors from this */
@@ -143,9 +144,9 @@ static tt_status load_graph(tt_engine *e, int fill, char *err, size_t n) {
 static tt_status op_failed(tt_engine *e, const tt_op_ctx *op, tt_status s, const char *phase) {
   if (s == TT_OK) s = TT_ERR_ARG;
   if (e->op_message != NULL)
-    tt_format(e->err, sizeof e->err, "op %d (%s): %s", op->index, op->reg->name, e->op_message);
+    tt_format(e->err, sizeof e->err, "op %d (%s): %s", tt_op_index(op), op->reg->name, e->op_message);
   else
-    tt_format(e->err, sizeof e->err, "op %d (%s): %s failed with %s", op->index, op->reg->name,
+    tt_format(e->err, sizeof e->err, "op %d (%s): %s failed with %s", tt_op_index(op), op->reg->name,
               phase, tt_status_name(s));
   return s;
 }
@@ -411,7 +412,7 @@ tt_dims tt_tensor_dims4(const tt_tensor *t) {
 
 /* ---- tt_op.h: op context ---- */
 
-int32_t tt_op_index(const tt_op_ctx *ctx) { return ctx->index; }
+int32_t tt_op_index(const tt_op_ctx *ctx) { return (int32_t)(ctx - ctx->engine->ops); }
 int32_t tt_op_num_inputs(const tt_op_ctx *ctx) { return (int32_t)ctx->inputs.len; }
 int32_t tt_op_num_outputs(const tt_op_ctx *ctx) { return (int32_t)ctx->outputs.len; }
 
@@ -435,6 +436,13 @@ tt_tensor *tt_op_output(tt_op_ctx *ctx, int32_t i) {
                           tt_fb_vec_i32(&ctx->engine->model.fb, &ctx->outputs, (uint32_t)i));
 }
 
+/* The builtin options table of the op: 1 present (*t set), 0 absent (defaults apply). */
+static int op_options(const tt_op_ctx *ctx, tt_fb_table *t) {
+  if (ctx->reg->builtin_code == TT_BUILTIN_CUSTOM || ctx->opt.options_pos == 0) return 0;
+  /* Validated at load (tt_model_op), so re-opening succeeds. */
+  return tt_fb_table_at(&ctx->engine->model.fb, ctx->opt.options_pos, t);
+}
+
 /* A malformed option is reported after prepare returns (the accessor cannot fail). */
 static void option_malformed(const tt_op_ctx *ctx, int32_t field) {
   if (ctx->engine->option_malformed == 0) ctx->engine->option_malformed = field + 1;
@@ -442,8 +450,9 @@ static void option_malformed(const tt_op_ctx *ctx, int32_t field) {
 
 int32_t tt_op_option_i8(const tt_op_ctx *ctx, int32_t field, int32_t dflt) {
   uint8_t v;
-  if (ctx->options.pos == 0) return dflt;
-  if (!tt_fb_read_u8(&ctx->engine->model.fb, &ctx->options, field, (uint8_t)dflt, &v)) {
+  tt_fb_table t;
+  if (!op_options(ctx, &t)) return dflt;
+  if (!tt_fb_read_u8(&ctx->engine->model.fb, &t, field, (uint8_t)dflt, &v)) {
     option_malformed(ctx, field);
     return dflt;
   }
@@ -452,8 +461,9 @@ int32_t tt_op_option_i8(const tt_op_ctx *ctx, int32_t field, int32_t dflt) {
 
 int32_t tt_op_option_i32(const tt_op_ctx *ctx, int32_t field, int32_t dflt) {
   int32_t v;
-  if (ctx->options.pos == 0) return dflt;
-  if (!tt_fb_read_i32(&ctx->engine->model.fb, &ctx->options, field, dflt, &v)) {
+  tt_fb_table t;
+  if (!op_options(ctx, &t)) return dflt;
+  if (!tt_fb_read_i32(&ctx->engine->model.fb, &t, field, dflt, &v)) {
     option_malformed(ctx, field);
     return dflt;
   }
@@ -462,8 +472,9 @@ int32_t tt_op_option_i32(const tt_op_ctx *ctx, int32_t field, int32_t dflt) {
 
 float tt_op_option_f32(const tt_op_ctx *ctx, int32_t field, float dflt) {
   float v;
-  if (ctx->options.pos == 0) return dflt;
-  if (!tt_fb_read_f32(&ctx->engine->model.fb, &ctx->options, field, dflt, &v)) {
+  tt_fb_table t;
+  if (!op_options(ctx, &t)) return dflt;
+  if (!tt_fb_read_f32(&ctx->engine->model.fb, &t, field, dflt, &v)) {
     option_malformed(ctx, field);
     return dflt;
   }
@@ -472,8 +483,9 @@ float tt_op_option_f32(const tt_op_ctx *ctx, int32_t field, float dflt) {
 
 int32_t tt_op_option_i32_vector(const tt_op_ctx *ctx, int32_t field, int32_t *out, int32_t max) {
   tt_fb_vector v;
-  if (ctx->options.pos == 0) return -1;
-  int r = tt_fb_read_vector(&ctx->engine->model.fb, &ctx->options, field, 4, &v);
+  tt_fb_table t;
+  if (!op_options(ctx, &t)) return -1;
+  int r = tt_fb_read_vector(&ctx->engine->model.fb, &t, field, 4, &v);
   if (r < 0) option_malformed(ctx, field);
   if (r <= 0) return -1;
   if (v.len > (uint32_t)INT32_MAX) return -1;
@@ -508,7 +520,8 @@ void *tt_op_scratch(const tt_op_ctx *ctx) {
 int tt_op_custom_find_i32(const tt_op_ctx *ctx, const char *key, int32_t *out) {
   int64_t v;
   tt_flex_map m; /* the lookup records failure reasons in the map */
-  const tt_fb_vector *opts = &ctx->custom_options;
+  if (ctx->reg->builtin_code != TT_BUILTIN_CUSTOM) return 0;
+  const tt_fb_vector *opts = &ctx->opt.custom_options;
   if (opts->len == 0) return 0;
   /* Validated at load, so this reopening succeeds. */
   if (!tt_flex_map_open(&m, ctx->engine->model.fb.buf + opts->pos, opts->len)) return -1;

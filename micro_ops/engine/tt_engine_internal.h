@@ -54,18 +54,24 @@ void tt_supported_ops(char *buf, size_t n);
 /* ---- engine state (all in the arena) ---- */
 typedef enum { TT_PHASE_LOAD, TT_PHASE_PREPARE, TT_PHASE_READY } tt_phase;
 
+/* One per op, in the arena: kept small (the options are re-read from the model on demand). */
 struct tt_op_ctx {
   tt_engine *engine;
   const tt_op_registration *reg;
   void *data;
   tt_fb_vector inputs, outputs; /* int32 tensor indices in the model, validated */
-  tt_fb_table options;          /* options.pos == 0: absent (no table can start at 0) */
-  /* Custom options bytes (len 0: none), validated at load; the accessors re-open the map
-   * rather than keep a tt_flex_map (48 bytes) per op in the arena. */
-  tt_fb_vector custom_options;
+  union {
+    /* Builtin op: start of its options table, 0 if absent (no table can start at 0); the
+     * accessors re-open it (its vtable was validated at load). */
+    uint32_t options_pos;
+    /* CUSTOM op (which has no builtin options): the custom options bytes (len 0: none),
+     * validated at load; the accessors re-open the map rather than keep a tt_flex_map
+     * (48 bytes) per op in the arena. */
+    tt_fb_vector custom_options;
+  } opt;
   uint32_t scratch_bytes;
   uint32_t scratch_offset; /* in the planned region */
-  int32_t index;
+  /* The op's index is its position in engine->ops (tt_op_index). */
 };
 
 /* e->slot[t] for a tensor held in e->tensors; constants are rebuilt on demand instead. */

@@ -12,6 +12,8 @@ extern "C" {
 
 /* Update of one MAC layer. Factors are per output channel, fixed at compile time:
  * QAS: weight s_x/s_w[c], bias 1/(s_x*s_w[c]); plain SGD (ablation): s_x*s_w[c] for both.
+ * A factor's shift may be NULL (every shift 0: the model's optional w_shift / b_shift); a
+ * factor whose update flag is 0 is not read (may be all NULL).
  * lr is the run-time learning rate. A flag at 0 leaves that tensor untouched and draws
  * no random numbers for it. momentum_q15 = mu * 2^15 in [0, 2^15) (tt_momentum_q15); 0 is
  * plain SGD without velocity state (set it explicitly: the kernels reject values outside). */
@@ -36,6 +38,11 @@ typedef struct {
 } tt_backward_input_quant;
 
 /* --- run time (integer only) --- */
+
+/* Shift of channel c of a factor (NULL shift vector: 0). */
+static inline int32_t tt_factor_shift(const tt_per_channel_quant *factor, int32_t c) {
+  return factor->shift != NULL ? factor->shift[c] : 0;
+}
 
 /* factor * lr: high-mul of the multipliers, shifts add. */
 void tt_update_multiplier(int32_t factor_multiplier, int32_t factor_shift, int32_t lr_multiplier,

@@ -99,8 +99,9 @@ tt_status tt_conv_2d_update(const tt_conv_2d_params *params, const tt_update_par
     int32_t *v = weight_velocity; /* compact slice (c, ky, kx, i): advances in draw order */
     for (int32_t c = 0; c < out_c; ++c) {
       int32_t m, s;
-      tt_update_multiplier(update->weight_factor.multiplier[c], update->weight_factor.shift[c],
-                           update->lr.multiplier, update->lr.shift, &m, &s);
+      tt_update_multiplier(update->weight_factor.multiplier[c],
+                           tt_factor_shift(&update->weight_factor, c), update->lr.multiplier,
+                           update->lr.shift, &m, &s);
       for (int32_t ky = 0; ky < k_h; ++ky) {
         for (int32_t kx = 0; kx < k_w; ++kx) {
           for (int32_t i = 0; i < ic; ++i) {
@@ -132,8 +133,9 @@ tt_status tt_conv_2d_update(const tt_conv_2d_params *params, const tt_update_par
     const size_t positions = (size_t)batches * out_h * out_w;
     for (int32_t c = 0; c < out_c; ++c) {
       int32_t m, s;
-      tt_update_multiplier(update->bias_factor.multiplier[c], update->bias_factor.shift[c],
-                           update->lr.multiplier, update->lr.shift, &m, &s);
+      tt_update_multiplier(update->bias_factor.multiplier[c],
+                           tt_factor_shift(&update->bias_factor, c), update->lr.multiplier,
+                           update->lr.shift, &m, &s);
       int64_t acc = 0;
       for (size_t pos = 0; pos < positions; ++pos) acc += grad[pos * out_c + c];
       bias[c] = tt_apply_bias_delta(

@@ -119,8 +119,9 @@ tt_status tt_depthwise_conv_2d_update(const tt_depthwise_conv_2d_params *params,
             }
           }
           int32_t m, s;
-          tt_update_multiplier(update->weight_factor.multiplier[c], update->weight_factor.shift[c],
-                               update->lr.multiplier, update->lr.shift, &m, &s);
+          tt_update_multiplier(update->weight_factor.multiplier[c],
+                               tt_factor_shift(&update->weight_factor, c), update->lr.multiplier,
+                               update->lr.shift, &m, &s);
           int8_t *w = &filter[((size_t)ky * k_w + kx) * ch + c];
           *w = tt_apply_weight_delta(
               *w, tt_sgd_momentum_delta(acc, grad_exponent, m, s, mu, mu ? v++ : NULL,
@@ -133,8 +134,9 @@ tt_status tt_depthwise_conv_2d_update(const tt_depthwise_conv_2d_params *params,
     const size_t positions = (size_t)batches * out_h * out_w;
     for (int32_t c = 0; c < ch; ++c) {
       int32_t m, s;
-      tt_update_multiplier(update->bias_factor.multiplier[c], update->bias_factor.shift[c],
-                           update->lr.multiplier, update->lr.shift, &m, &s);
+      tt_update_multiplier(update->bias_factor.multiplier[c],
+                           tt_factor_shift(&update->bias_factor, c), update->lr.multiplier,
+                           update->lr.shift, &m, &s);
       int64_t acc = 0;
       for (size_t pos = 0; pos < positions; ++pos) acc += grad[pos * ch + c];
       bias[c] = tt_apply_bias_delta(

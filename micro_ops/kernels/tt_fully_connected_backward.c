@@ -70,8 +70,9 @@ tt_status tt_fully_connected_update(const tt_fully_connected_params *params,
     int32_t *v = weight_velocity; /* compact slice (c, i): advances in draw order */
     for (int32_t c = 0; c < units; ++c) {
       int32_t m, s;
-      tt_update_multiplier(update->weight_factor.multiplier[c], update->weight_factor.shift[c],
-                           update->lr.multiplier, update->lr.shift, &m, &s);
+      tt_update_multiplier(update->weight_factor.multiplier[c],
+                           tt_factor_shift(&update->weight_factor, c), update->lr.multiplier,
+                           update->lr.shift, &m, &s);
       for (int32_t j = 0; j < ic; ++j) {
         int64_t acc = 0;
         for (int32_t b = 0; b < batches; ++b) {
@@ -88,8 +89,9 @@ tt_status tt_fully_connected_update(const tt_fully_connected_params *params,
   if (update->update_bias) {
     for (int32_t c = 0; c < units; ++c) {
       int32_t m, s;
-      tt_update_multiplier(update->bias_factor.multiplier[c], update->bias_factor.shift[c],
-                           update->lr.multiplier, update->lr.shift, &m, &s);
+      tt_update_multiplier(update->bias_factor.multiplier[c],
+                           tt_factor_shift(&update->bias_factor, c), update->lr.multiplier,
+                           update->lr.shift, &m, &s);
       int64_t acc = 0;
       for (int32_t b = 0; b < batches; ++b) acc += grad[(size_t)b * units + c];
       bias[c] = tt_apply_bias_delta(

@@ -56,20 +56,18 @@ enum {
   IN_B_MULT, IN_B_SHIFT, IN_R, IN_STATE, IN_W_VELOCITY, IN_B_VELOCITY, MAC_GRAD_INPUTS
 };
 
+/* Persistent per op: only what the tensors cannot give back at eval (dims are re-read from
+ * them, the per-channel constants are read in place from the model). */
 typedef struct {
-  int32_t kind;
   union {
     tt_conv_2d_params conv;
     tt_depthwise_conv_2d_params dw;
     tt_fully_connected_params fc;
   } p;
-  tt_activation act;
-  tt_dims grad_dims, filter_dims, x_dims, saved_dims;
-  int32_t update_weights, update_bias;
-  int32_t momentum_q15; /* 0: plain SGD */
-  int32_t s_e, p_shift; /* backward-input constants */
-  int32_t channels;     /* output channels: per-channel constant length */
-  int32_t *zeros;       /* stands in for absent shift/multiplier vectors */
+  int32_t s_e, p_shift;  /* backward-input constants */
+  int16_t momentum_q15;  /* 0: plain SGD; < 2^15 */
+  int8_t kind;
+  uint8_t update_weights, update_bias;
 } mac_grad_data;
 
 /* NHWC view; FC tensors [batches, depth] become n = batches, c = depth. */
@@ -78,6 +76,42 @@ static tt_dims mac_dims(int32_t kind, const tt_tensor *t) {
   tt_dims d = {1, 1, 1, t->rank > 0 ? t->dims[t->rank - 1] : 1};
   d.n = d.c > 0 ? (int32_t)(tt_tensor_elements(t) / d.c) : 0;
   return d;
+}
+
+/* The kernels' dims, re-read from the tensors (prepare and eval): grad_out, weights, saved_x
+ * (bias-only: no input channels) and grad_in (when the op has outputs). */
+typedef struct {
+  tt_dims grad, filter, saved, x;
+} mac_geometry;
+
+static void mac_geometry_of(tt_op_ctx *ctx, int32_t kind, int update_weights, mac_geometry *geo) {
+  const tt_tensor *w = tt_op_input(ctx, IN_WEIGHTS);
+  const tt_tensor *sx = update_weights ? tt_op_input(ctx, IN_SAVED_X) : NULL;
+  geo->grad = mac_dims(kind, tt_op_input(ctx, IN_GRAD));
+  if (kind == TT_TRAIN_FULLY_CONNECTED) {
+    tt_dims f = {w->rank == 2 ? w->dims[0] : 0, 1, 1, w->rank == 2 ? w->dims[1] : 0};
+    geo->filter = f;
+  } else {
+    geo->filter = tt_tensor_dims4(w);
+  }
+  if (sx != NULL) {
+    geo->saved = mac_dims(kind, sx);
+  } else {
+    tt_dims none = {geo->grad.n, 1, 1, 0};
+    geo->saved = none;
+  }
+  if (tt_op_num_outputs(ctx) > 0) {
+    geo->x = mac_dims(kind, tt_op_output(ctx, 0));
+  } else {
+    tt_dims none = {0, 0, 0, 0};
+    geo->x = none;
+  }
+}
+
+static const tt_activation *mac_act(const mac_grad_data *d) {
+  return d->kind == TT_TRAIN_CONV_2D ? &d->p.conv.activation
+         : d->kind == TT_TRAIN_DEPTHWISE_CONV_2D ? &d->p.dw.activation
+                                                 : &d->p.fc.activation;
 }
 
 static tt_status per_channel(tt_op_ctx *ctx, int32_t i, int32_t n, int required) {
@@ -108,14 +142,18 @@ tt_status tt_train_mac_grad_prepare(tt_op_ctx *ctx, int32_t kind) {
   mac_grad_data *d = (mac_grad_data *)tt_op_alloc_persistent(ctx, sizeof *d);
   if (d == NULL) return TT_ERR_ARENA;
   memset(d, 0, sizeof *d);
-  d->kind = kind;
+  d->kind = (int8_t)kind;
+  tt_activation act;
+  int32_t update_weights, update_bias, momentum_q15;
   int32_t input_offset, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1,
                         depth_multiplier = 1;
   TT_TRAIN_OPT(ctx, "input_offset", &input_offset);
-  TT_TRAIN_OPT(ctx, "act_min", &d->act.min);
-  TT_TRAIN_OPT(ctx, "act_max", &d->act.max);
-  TT_TRAIN_OPT(ctx, "update_weights", &d->update_weights);
-  TT_TRAIN_OPT(ctx, "update_bias", &d->update_bias);
+  TT_TRAIN_OPT(ctx, "act_min", &act.min);
+  TT_TRAIN_OPT(ctx, "act_max", &act.max);
+  TT_TRAIN_OPT(ctx, "update_weights", &update_weights);
+  TT_TRAIN_OPT(ctx, "update_bias", &update_bias);
+  d->update_weights = update_weights != 0;
+  d->update_bias = update_bias != 0;
   if (kind != TT_TRAIN_FULLY_CONNECTED) {
     TT_TRAIN_OPT(ctx, "stride_h", &stride_h);
     TT_TRAIN_OPT(ctx, "stride_w", &stride_w);
@@ -130,28 +168,23 @@ tt_status tt_train_mac_grad_prepare(tt_op_ctx *ctx, int32_t kind) {
     return tt_op_fail(ctx, TT_ERR_MODEL, "strides, dilations and depth_multiplier must be >= 1, "
                       "pads >= 0");
   if (kind == TT_TRAIN_CONV_2D) {
-    tt_conv_2d_params p = {input_offset, 0, stride_w, stride_h, dil_w, dil_h, pad_w, pad_h, d->act};
+    tt_conv_2d_params p = {input_offset, 0, stride_w, stride_h, dil_w, dil_h, pad_w, pad_h, act};
     d->p.conv = p;
   } else if (kind == TT_TRAIN_DEPTHWISE_CONV_2D) {
     tt_depthwise_conv_2d_params p = {input_offset, 0, stride_w, stride_h, dil_w, dil_h,
-                                     pad_w, pad_h, depth_multiplier, d->act};
+                                     pad_w, pad_h, depth_multiplier, act};
     d->p.dw = p;
   } else {
-    tt_fully_connected_params p = {input_offset, 0, 1, d->act};
+    tt_fully_connected_params p = {input_offset, 0, 1, act};
     d->p.fc = p;
   }
-  d->grad_dims = mac_dims(kind, g);
-  if (kind == TT_TRAIN_FULLY_CONNECTED) {
-    tt_dims f = {w->rank == 2 ? w->dims[0] : 0, 1, 1, w->rank == 2 ? w->dims[1] : 0};
-    d->filter_dims = f;
-  } else {
-    d->filter_dims = tt_tensor_dims4(w);
-  }
+  mac_geometry geo;
+  mac_geometry_of(ctx, kind, d->update_weights, &geo);
   if (w->rank != (kind == TT_TRAIN_FULLY_CONNECTED ? 2 : 4))
     return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "weights must be [c_out, kh, kw, c_in] (conv), "
                       "[1, kh, kw, c] (depthwise) or [units, depth] (fully connected)");
-  d->channels = kind == TT_TRAIN_DEPTHWISE_CONV_2D ? d->filter_dims.c : d->filter_dims.n;
-  if (d->grad_dims.c != d->channels)
+  const int32_t channels = kind == TT_TRAIN_DEPTHWISE_CONV_2D ? geo.filter.c : geo.filter.n;
+  if (geo.grad.c != channels)
     return tt_op_fail(ctx, TT_ERR_SHAPE, "grad_out channels differ from the weights' outputs");
 
   const tt_tensor *mask = tt_op_input(ctx, IN_MASK), *y = tt_op_input(ctx, IN_Y);
@@ -168,31 +201,24 @@ tt_status tt_train_mac_grad_prepare(tt_op_ctx *ctx, int32_t kind) {
                       "tensor, not a constant or variable");
 
   const tt_tensor *bias = tt_op_input(ctx, IN_BIAS), *sx = tt_op_input(ctx, IN_SAVED_X);
-  if (bias != NULL && (bias->type != TT_TYPE_INT32 || tt_tensor_elements(bias) != d->channels))
+  if (bias != NULL && (bias->type != TT_TYPE_INT32 || tt_tensor_elements(bias) != channels))
     return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "bias must be int32 [c_out]");
   if (d->update_weights) {
     if (!w->is_variable)
       return tt_op_fail(ctx, TT_ERR_MODEL, "update_weights needs variable (writable) weights");
     if (sx == NULL || sx->type != TT_TYPE_INT8)
       return tt_op_fail(ctx, TT_ERR_MODEL, "update_weights needs the saved int8 input saved_x");
-    d->saved_dims = mac_dims(kind, sx);
-    if (d->saved_dims.n != d->grad_dims.n)
+    if (geo.saved.n != geo.grad.n)
       return tt_op_fail(ctx, TT_ERR_SHAPE, "saved_x batch differs from grad_out's");
-  } else {
-    tt_dims none = {d->grad_dims.n, 1, 1, 0}; /* bias-only: no input channels */
-    d->saved_dims = none;
   }
   if (d->update_bias && (bias == NULL || !bias->is_variable))
     return tt_op_fail(ctx, TT_ERR_MODEL, "update_bias needs a variable (writable) bias");
-  if (per_channel(ctx, IN_W_MULT, d->channels, d->update_weights) != TT_OK ||
-      per_channel(ctx, IN_W_SHIFT, d->channels, 0) != TT_OK ||
-      per_channel(ctx, IN_B_MULT, d->channels, d->update_bias) != TT_OK ||
-      per_channel(ctx, IN_B_SHIFT, d->channels, 0) != TT_OK ||
-      per_channel(ctx, IN_R, d->channels, 0) != TT_OK)
+  if (per_channel(ctx, IN_W_MULT, channels, d->update_weights) != TT_OK ||
+      per_channel(ctx, IN_W_SHIFT, channels, 0) != TT_OK ||
+      per_channel(ctx, IN_B_MULT, channels, d->update_bias) != TT_OK ||
+      per_channel(ctx, IN_B_SHIFT, channels, 0) != TT_OK ||
+      per_channel(ctx, IN_R, channels, 0) != TT_OK)
     return TT_ERR_MODEL;
-  d->zeros = (int32_t *)tt_op_alloc_persistent(ctx, (size_t)d->channels * sizeof(int32_t));
-  if (d->zeros == NULL) return TT_ERR_ARENA;
-  memset(d->zeros, 0, (size_t)d->channels * sizeof(int32_t));
 
   int32_t outs = tt_op_num_outputs(ctx);
   if (tt_op_input(ctx, IN_R) != NULL) {
@@ -203,11 +229,10 @@ tt_status tt_train_mac_grad_prepare(tt_op_ctx *ctx, int32_t kind) {
     if (gx->type != TT_TYPE_INT8 || !tt_train_is_exp(ex))
       return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "outputs must be int8 grad_in, int32 [1] "
                         "grad_in_exp, int32 scratch");
-    d->x_dims = mac_dims(kind, gx);
-    int32_t need = kind == TT_TRAIN_CONV_2D ? tt_conv_2d_backward_input_scratch_size(&d->x_dims)
+    int32_t need = kind == TT_TRAIN_CONV_2D ? tt_conv_2d_backward_input_scratch_size(&geo.x)
                    : kind == TT_TRAIN_DEPTHWISE_CONV_2D
-                       ? tt_depthwise_conv_2d_backward_input_scratch_size(&d->x_dims)
-                       : tt_fully_connected_backward_input_scratch_size(&d->x_dims);
+                       ? tt_depthwise_conv_2d_backward_input_scratch_size(&geo.x)
+                       : tt_fully_connected_backward_input_scratch_size(&geo.x);
     if (tt_train_scratch_output(ctx, 2, TT_TYPE_INT32, need) != TT_OK) return TT_ERR_MODEL;
     int32_t exp_offset;
     TT_TRAIN_OPT(ctx, "grad_pre_shift", &d->p_shift);
@@ -217,17 +242,18 @@ tt_status tt_train_mac_grad_prepare(tt_op_ctx *ctx, int32_t kind) {
   } else if (outs != 0) {
     return tt_op_fail(ctx, TT_ERR_MODEL, "without r_q15 the op has no outputs");
   }
-  d->momentum_q15 = tt_op_custom_i32(ctx, "momentum_q15", 0);
-  if (d->momentum_q15 < 0 || d->momentum_q15 >= TT_MOMENTUM_ONE)
+  momentum_q15 = tt_op_custom_i32(ctx, "momentum_q15", 0);
+  if (momentum_q15 < 0 || momentum_q15 >= TT_MOMENTUM_ONE)
     return tt_op_fail(ctx, TT_ERR_MODEL, "momentum_q15 must be in [0, 32768)");
-  if (d->momentum_q15 > 0) {
+  d->momentum_q15 = (int16_t)momentum_q15;
+  if (momentum_q15 > 0) {
     /* one Q16.16 velocity per updated element: the compact weight slice, then every bias */
     const int64_t slice = d->update_weights
-                              ? (int64_t)d->saved_dims.c * (kind == TT_TRAIN_DEPTHWISE_CONV_2D
-                                                                ? d->filter_dims.h * d->filter_dims.w *
-                                                                      d->p.dw.depth_multiplier
-                                                                : (int64_t)d->filter_dims.n *
-                                                                      d->filter_dims.h * d->filter_dims.w)
+                              ? (int64_t)geo.saved.c * (kind == TT_TRAIN_DEPTHWISE_CONV_2D
+                                                            ? geo.filter.h * geo.filter.w *
+                                                                  d->p.dw.depth_multiplier
+                                                            : (int64_t)geo.filter.n *
+                                                                  geo.filter.h * geo.filter.w)
                               : 0;
     const tt_tensor *wv = tt_op_input(ctx, IN_W_VELOCITY), *bv = tt_op_input(ctx, IN_B_VELOCITY);
     if (d->update_weights && (wv == NULL || wv->type != TT_TYPE_INT32 || !wv->is_variable ||
@@ -235,7 +261,7 @@ tt_status tt_train_mac_grad_prepare(tt_op_ctx *ctx, int32_t kind) {
       return tt_op_fail(ctx, TT_ERR_MODEL, "momentum needs a variable int32 weight velocity with "
                         "one entry per trainable weight");
     if (d->update_bias && (bv == NULL || bv->type != TT_TYPE_INT32 || !bv->is_variable ||
-                           tt_tensor_elements(bv) != d->channels))
+                           tt_tensor_elements(bv) != channels))
       return tt_op_fail(ctx, TT_ERR_MODEL, "momentum needs a variable int32 bias velocity with "
                         "one entry per output channel");
   }
@@ -257,8 +283,10 @@ tt_status tt_train_mac_grad_eval(tt_op_ctx *ctx) {
   /* in place (see prepare): grad_out has no other reader */
   if (mask != NULL) tt_apply_activation_mask(grad, n, (const uint8_t *)mask->data);
   else if (y != NULL)
-    tt_apply_activation_mask_from_output(grad, n, (const int8_t *)y->data, &d->act);
+    tt_apply_activation_mask_from_output(grad, n, (const int8_t *)y->data, mac_act(d));
   tt_tensor *w = tt_op_input(ctx, IN_WEIGHTS);
+  mac_geometry geo;
+  mac_geometry_of(ctx, d->kind, d->update_weights, &geo);
   tt_status st = TT_OK;
   /* the input gradient first: it needs the weights of the forward pass */
   const tt_tensor *r = tt_op_input(ctx, IN_R);
@@ -268,16 +296,16 @@ tt_status tt_train_mac_grad_eval(tt_op_ctx *ctx) {
     int8_t *gxd = (int8_t *)gx->data;
     int32_t *exd = (int32_t *)ex->data, *accd = (int32_t *)acc->data;
     if (d->kind == TT_TRAIN_CONV_2D)
-      st = tt_conv_2d_backward_input(&d->p.conv, &q, &d->grad_dims, grad, e, &d->filter_dims,
-                                     (const int8_t *)w->data, &d->x_dims, accd, gxd, exd);
+      st = tt_conv_2d_backward_input(&d->p.conv, &q, &geo.grad, grad, e, &geo.filter,
+                                     (const int8_t *)w->data, &geo.x, accd, gxd, exd);
     else if (d->kind == TT_TRAIN_DEPTHWISE_CONV_2D)
-      st = tt_depthwise_conv_2d_backward_input(&d->p.dw, &q, &d->grad_dims, grad, e,
-                                               &d->filter_dims, (const int8_t *)w->data,
-                                               &d->x_dims, accd, gxd, exd);
+      st = tt_depthwise_conv_2d_backward_input(&d->p.dw, &q, &geo.grad, grad, e,
+                                               &geo.filter, (const int8_t *)w->data,
+                                               &geo.x, accd, gxd, exd);
     else
-      st = tt_fully_connected_backward_input(&d->p.fc, &q, &d->grad_dims, grad, e,
-                                             &d->filter_dims, (const int8_t *)w->data,
-                                             &d->x_dims, accd, gxd, exd);
+      st = tt_fully_connected_backward_input(&d->p.fc, &q, &geo.grad, grad, e,
+                                             &geo.filter, (const int8_t *)w->data,
+                                             &geo.x, accd, gxd, exd);
     if (st != TT_OK) return tt_op_fail(ctx, st, "input-gradient kernel rejected its arguments");
   }
   if (!d->update_weights && !d->update_bias) return TT_OK;
@@ -285,10 +313,12 @@ tt_status tt_train_mac_grad_eval(tt_op_ctx *ctx) {
   const tt_tensor *wm = tt_op_input(ctx, IN_W_MULT), *ws = tt_op_input(ctx, IN_W_SHIFT);
   const tt_tensor *bm = tt_op_input(ctx, IN_B_MULT), *bs = tt_op_input(ctx, IN_B_SHIFT);
   tt_update_params upd;
-  upd.weight_factor.multiplier = wm ? (const int32_t *)wm->data : d->zeros;
-  upd.weight_factor.shift = ws ? (const int32_t *)ws->data : d->zeros;
-  upd.bias_factor.multiplier = bm ? (const int32_t *)bm->data : d->zeros;
-  upd.bias_factor.shift = bs ? (const int32_t *)bs->data : d->zeros;
+  /* Constants read in place from the model; an absent shift vector is all zeros (NULL) and
+   * an absent multiplier belongs to a tensor that is not updated (checked in prepare). */
+  upd.weight_factor.multiplier = wm ? (const int32_t *)wm->data : NULL;
+  upd.weight_factor.shift = ws ? (const int32_t *)ws->data : NULL;
+  upd.bias_factor.multiplier = bm ? (const int32_t *)bm->data : NULL;
+  upd.bias_factor.shift = bs ? (const int32_t *)bs->data : NULL;
   upd.lr.multiplier = state[0];
   upd.lr.shift = state[1];
   upd.update_weights = d->update_weights;
@@ -303,14 +333,14 @@ tt_status tt_train_mac_grad_eval(tt_op_ctx *ctx) {
   const int8_t *x = sx != NULL && d->update_weights ? (const int8_t *)sx->data : grad;
   int32_t *bias = b != NULL ? (int32_t *)b->data : NULL;
   if (d->kind == TT_TRAIN_CONV_2D)
-    st = tt_conv_2d_update(&d->p.conv, &upd, &d->saved_dims, x, &d->grad_dims, grad, e,
-                           &d->filter_dims, (int8_t *)w->data, bias, w_vel, b_vel, &prng);
+    st = tt_conv_2d_update(&d->p.conv, &upd, &geo.saved, x, &geo.grad, grad, e,
+                           &geo.filter, (int8_t *)w->data, bias, w_vel, b_vel, &prng);
   else if (d->kind == TT_TRAIN_DEPTHWISE_CONV_2D)
-    st = tt_depthwise_conv_2d_update(&d->p.dw, &upd, &d->saved_dims, x, &d->grad_dims, grad, e,
-                                     &d->filter_dims, (int8_t *)w->data, bias, w_vel, b_vel, &prng);
+    st = tt_depthwise_conv_2d_update(&d->p.dw, &upd, &geo.saved, x, &geo.grad, grad, e,
+                                     &geo.filter, (int8_t *)w->data, bias, w_vel, b_vel, &prng);
   else
-    st = tt_fully_connected_update(&d->p.fc, &upd, &d->saved_dims, x, &d->grad_dims, grad, e,
-                                   &d->filter_dims, (int8_t *)w->data, bias, w_vel, b_vel, &prng);
+    st = tt_fully_connected_update(&d->p.fc, &upd, &geo.saved, x, &geo.grad, grad, e,
+                                   &geo.filter, (int8_t *)w->data, bias, w_vel, b_vel, &prng);
   if (st != TT_OK) return tt_op_fail(ctx, st, "update kernel rejected its arguments");
   state[2] = (int32_t)(uint32_t)prng;
   state[3] = (int32_t)(uint32_t)(prng >> 32);
