@@ -6,8 +6,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
-# Debian packages the build and tests need (gcc's sanitizer runtimes come with gcc).
-APT_PACKAGES ?= gcc make gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+# Debian packages the build, tests and demo need (gcc brings its sanitizer runtimes;
+# Fashion-MNIST is the offline dataset of the demo and the training tests).
+APT_PACKAGES ?= gcc make dataset-fashion-mnist gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 
 .PHONY: all demo test lib clean deps apt venv
 
