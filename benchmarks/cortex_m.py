@@ -12,7 +12,8 @@ Instructions: SysTick ticks x 40 (25 MHz clock, 1 ns per instruction under -icou
 calibrated by the firmware on a loop of known length, exact to one tick = 40 instructions).
 They are instructions, not cycles: a real M7 retires up to 2 per cycle and waits on memory.
 Per MAC: training step / (forward + backward MACs of the step), inference / forward MACs.
-Flash = text + data of the ELF (code, model, samples); RAM = data + bss (arena + 8 KB stack).
+Flash = text + data of the ELF (code, model, samples); RAM = data + bss (arena + 8 KB stack);
+"does not fit (+N B)": the link failed, RAM overflowed by N bytes.
 "bits" = the device's losses and parameter checksum equal the host C engine's.
 
     python benchmarks/cortex_m.py [--markdown] [--cpu cortex-m7] [--steps 2] [--models GLOB]
@@ -20,6 +21,7 @@ Flash = text + data of the ELF (code, model, samples); RAM = data + bss (arena +
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 import numpy as np
@@ -52,6 +54,8 @@ def measure(tm, cpu: str, steps: int) -> dict:
     except fw.FirmwareDoesNotFit as e:
         row["fits"] = False
         row["error"] = str(e).splitlines()[0]
+        m = re.search(r"overflowed by (\d+) bytes", str(e))
+        row["over"] = int(m.group(1)) if m else None
         return row
     run = f.run(timeout=1800)
     if not run.ok:
@@ -104,7 +108,9 @@ def main() -> int:
         print("|---|---|---|---|---|---|---|---|---|---|")
         for m, s, r in rows:
             if not r["fits"]:
-                print(f"| {m} | {s} | does not fit | | | | | > 256 | {r['arena'] / 1024:.1f} | |")
+                over = f" (+{r['over']} B)" if r.get("over") else ""
+                print(f"| {m} | {s} | does not fit{over} | | | | | > 256 | "
+                      f"{r['arena'] / 1024:.1f} | |")
                 continue
             print(f"| {m} | {s} | {r['step'] / 1e6:.1f} | {r['step_per_mac']:.2f} "
                   f"| {r['inference'] / 1e6:.1f} | {r['inference_per_mac']:.2f} "

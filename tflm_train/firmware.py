@@ -99,6 +99,11 @@ def target_sources() -> list[Path]:
     return sorted(TARGET_DIR.glob("*.c"))
 
 
+def _rel(path: Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def _run(cmd: list[str], what: str, timeout: float | None = None) -> subprocess.CompletedProcess:
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -109,28 +114,36 @@ def _run(cmd: list[str], what: str, timeout: float | None = None) -> subprocess.
     return p
 
 
-def compile_objects(cpu: str, sources: list[Path], out_dir: Path, werror: bool = False,
-                    extra_flags: list[str] | None = None) -> list[Path]:
-    """Compile each source for cpu into out_dir (in parallel); FirmwareError on any failure,
-    with the compiler's messages."""
+def _compile(cpu: str, sources: list[Path], out_dir: Path, werror: bool = False
+             ) -> list[tuple[Path, subprocess.CompletedProcess]]:
     _check_cpu(cpu)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    flags = CPU_FLAGS[cpu] + C_FLAGS + (["-Werror"] if werror else []) + (extra_flags or []) + [
+    flags = CPU_FLAGS[cpu] + C_FLAGS + (["-Werror"] if werror else []) + [
         f"-I{MICRO_OPS / 'include'}", f"-I{TARGET_DIR}"]
 
     def one(src: Path) -> tuple[Path, subprocess.CompletedProcess]:
-        rel = src.resolve().relative_to(ROOT) if src.resolve().is_relative_to(ROOT) else src
-        obj = out_dir / (str(rel).replace("/", "__").removesuffix(".c") + ".o")
+        obj = out_dir / (_rel(src).strip("/").replace("/", "__").removesuffix(".c") + ".o")
         return obj, _run([GCC, *flags, "-c", str(src), "-o", str(obj)], f"compile {src}")
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        results = list(pool.map(one, sources))
+        return list(pool.map(one, sources))
+
+
+def _failures(cpu: str, sources, results, strict: bool) -> None:
     errors = [f"{src}:\n{p.stderr.strip()}" for src, (_, p) in zip(sources, results)
-              if p.returncode != 0 or (werror and p.stderr.strip())]
+              if p.returncode != 0 or (strict and p.stderr.strip())]
     if errors:
         raise FirmwareError(f"{GCC} for {cpu} failed on {len(errors)} file(s):\n"
                             + "\n".join(errors))
+
+
+def compile_objects(cpu: str, sources: list[Path], out_dir: Path, werror: bool = False
+                    ) -> list[Path]:
+    """Compile each source for cpu into out_dir (in parallel); FirmwareError on any failure,
+    with the compiler's messages."""
+    results = _compile(cpu, sources, out_dir, werror)
+    _failures(cpu, sources, results, werror)
     return [obj for obj, _ in results]
 
 
@@ -141,24 +154,25 @@ def undefined_float_helpers(obj: Path) -> list[str]:
     return sorted(n for n in names if _FLOAT_HELPER.match(n))
 
 
-def cross_check(cpus=tuple(CPU_FLAGS), out_dir=None) -> dict[str, dict[str, list[str]]]:
-    """Compile every engine/kernel C file (and the Cortex-M support) with -Wall -Wextra -Werror
-    for each core; FirmwareError with the compiler's messages on any warning. Returns
-    {cpu: {source name: soft-float helpers it calls}} for the soft-float cores (files without
-    any omitted). Objects go to out_dir/<cpu>/ when out_dir is given."""
+def cross_check(cpus=tuple(CPU_FLAGS)) -> dict[str, dict[str, list[str]]]:
+    """Every engine/kernel C file and the Cortex-M support, built for each core with
+    -Wall -Wextra (the firmware library, cached): any compiler diagnostic raises FirmwareError
+    with the messages — exactly what -Werror does. Returns {cpu: {source: soft-float helpers it
+    calls}} for the soft-float cores (files without any omitted)."""
     result = {}
-    with tempfile.TemporaryDirectory(prefix="tt_cross_") as tmp:
-        base = Path(out_dir or tmp)
-        for cpu in cpus:
-            srcs = engine_sources() + target_sources()
-            objs = compile_objects(cpu, srcs, base / cpu, werror=True)
-            helpers = {}
-            if "soft" in " ".join(CPU_FLAGS[cpu]):
-                for src, obj in zip(srcs, objs):
-                    h = undefined_float_helpers(obj)
-                    if h:
-                        helpers[str(src.relative_to(ROOT))] = h
-            result[cpu] = helpers
+    for cpu in cpus:
+        b = _build(cpu)
+        if b.diagnostics:
+            raise FirmwareError(f"{GCC} for {cpu}: warnings (-Werror fails) in "
+                                f"{len(b.diagnostics)} file(s):\n"
+                                + "\n".join(f"{k}:\n{v}" for k, v in b.diagnostics.items()))
+        helpers = {}
+        if "-mfloat-abi=soft" in CPU_FLAGS[cpu]:
+            for src, obj in zip(b.sources, b.objects):
+                h = undefined_float_helpers(obj)
+                if h:
+                    helpers[_rel(src)] = h
+        result[cpu] = helpers
     return result
 
 
@@ -189,31 +203,30 @@ def _relocation_graph(objs: list[Path]) -> dict[str, set[str]]:
     return graph
 
 
-def eval_float_calls(cpu: str = "cortex-m3", objects: list[Path] | None = None) -> dict:
+def eval_float_calls(cpu: str = "cortex-m3") -> dict:
     """Static check that run-time code calls no floating-point helper on an FPU-less core.
 
     Builds every engine/kernel file for cpu (soft float), follows the call/relocation graph
     from tt_engine_invoke and from every op registration's eval() (the fourth field), and
     returns {"eval_functions": N, "eval_float": {function: [helpers]} (must be empty),
-    "prepare_float": {function: [helpers]} (float only in prepare-time code)}. objects: the
-    engine's objects already built for cpu (compiled here otherwise)."""
+    "prepare_float": {function: [helpers]} (float only in prepare-time code)}."""
     if "-mfloat-abi=soft" not in CPU_FLAGS[cpu]:
         raise FirmwareError(f"{cpu} has an FPU in this build: use cortex-m0plus or cortex-m3")
-    with tempfile.TemporaryDirectory(prefix="tt_float_") as tmp:
-        objs = objects or compile_objects(cpu, engine_sources(), Path(tmp) / cpu)
-        graph = _relocation_graph(objs)
-        roots = {"tt_engine_invoke"}
-        for obj in objs:
-            p = _run(["arm-none-eabi-readelf", "-rW", str(obj)], f"readelf {obj}")
-            sec = None
-            for line in p.stdout.splitlines():
-                m = re.match(r"Relocation section '\.rel\.rodata\.(tt_op_\w+)'", line)
-                if m or line.startswith("Relocation section"):
-                    sec = m.group(1) if m else None
-                    continue
-                f = line.split()
-                if sec and len(f) >= 5 and f[0] == "0000000c":  # tt_op_registration.eval
-                    roots.add(f[-1])
+    b = _build(cpu)
+    objs = b.objects[:len(engine_sources())]
+    graph = _relocation_graph(objs)
+    roots = {"tt_engine_invoke"}
+    for obj in objs:
+        p = _run(["arm-none-eabi-readelf", "-rW", str(obj)], f"readelf {obj}")
+        sec = None
+        for line in p.stdout.splitlines():
+            m = re.match(r"Relocation section '\.rel\.rodata\.(tt_op_\w+)'", line)
+            if m or line.startswith("Relocation section"):
+                sec = m.group(1) if m else None
+                continue
+            f = line.split()
+            if sec and len(f) >= 5 and f[0] == "0000000c":  # tt_op_registration.eval
+                roots.add(f[-1])
     seen, stack = set(), list(roots)
     while stack:
         n = stack.pop()
@@ -228,33 +241,50 @@ def eval_float_calls(cpu: str = "cortex-m3", objects: list[Path] | None = None) 
             "prepare_float": {n: v for n, v in floats.items() if n not in seen}}
 
 
-_LIBRARY_CACHE: dict[tuple, tuple[Path, list[Path]]] = {}
+@dataclass
+class _Build:
+    library: Path              # engine + kernels
+    target_objects: list[Path]  # startup, system calls: linked as objects so libc finds them
+    sources: list[Path]        # engine then target sources ...
+    objects: list[Path]        # ... and their objects, in the same order
+    diagnostics: dict[str, str]  # source -> compiler warnings (none expected)
 
 
-def build_library(cpu: str) -> tuple[Path, list[Path]]:
-    """(static library of the engine and kernels, objects of the target support) for cpu,
-    cached per process by content. The target objects (startup, system calls) are linked as
-    objects so libc finds their symbols."""
+_BUILD_CACHE: dict[tuple, _Build] = {}
+
+
+def _build(cpu: str) -> _Build:
+    """Compile the engine, kernels and target support for cpu; cached per process by the
+    sources' content."""
     _check_cpu(cpu)
-    srcs = engine_sources()
+    engine, target = engine_sources(), target_sources()
     h = hashlib.sha256()
-    for s in srcs + target_sources() + sorted((MICRO_OPS / "include").glob("*.h")) \
-            + sorted(TARGET_DIR.glob("*.h")) + sorted((MICRO_OPS / "engine").glob("*.h")):
+    for s in engine + target + sorted((MICRO_OPS / "include").glob("*.h")) \
+            + sorted(TARGET_DIR.glob("*.h")) + sorted((MICRO_OPS / "engine").glob("**/*.h")):
         h.update(str(s).encode())
         h.update(s.read_bytes())
     key = (cpu, h.hexdigest())
-    hit = _LIBRARY_CACHE.get(key)
-    if hit is not None and hit[0].is_file() and all(o.is_file() for o in hit[1]):
+    hit = _BUILD_CACHE.get(key)
+    if hit is not None and hit.library.is_file() and all(o.is_file() for o in hit.objects):
         return hit
     d = Path(tempfile.mkdtemp(prefix=f"tt_lib_{cpu}_"))
-    objs = compile_objects(cpu, srcs, d / "engine")
-    target_objs = compile_objects(cpu, target_sources(), d / "target")
+    results = _compile(cpu, engine + target, d)
+    _failures(cpu, engine + target, results, strict=False)
+    objs = [o for o, _ in results]
     lib = d / "libtt_engine.a"
-    p = _run(["arm-none-eabi-ar", "rcs", str(lib), *map(str, objs)], "ar")
+    p = _run(["arm-none-eabi-ar", "rcs", str(lib), *map(str, objs[:len(engine)])], "ar")
     if p.returncode != 0:
         raise FirmwareError(f"arm-none-eabi-ar failed: {p.stderr.strip()}")
-    _LIBRARY_CACHE[key] = (lib, target_objs)
-    return lib, target_objs
+    diags = {_rel(src): r.stderr.strip()
+             for src, (_, r) in zip(engine + target, results) if r.stderr.strip()}
+    _BUILD_CACHE[key] = _Build(lib, objs[len(engine):], engine + target, objs, diags)
+    return _BUILD_CACHE[key]
+
+
+def build_library(cpu: str) -> tuple[Path, list[Path]]:
+    """(static library of the engine and kernels, objects of the target support) for cpu."""
+    b = _build(cpu)
+    return b.library, b.target_objects
 
 
 # ------------------------------------------------------------------------------ generation
