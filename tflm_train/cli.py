@@ -44,16 +44,11 @@ def _inspect_trainable(args) -> int:
     print(f"trainable model: {args.model}")
     print(f"source {tm.metadata.get('source')}, classes {tm.num_classes}, lr {tm.lr:g}, "
           f"QAS {'on' if tm.metadata.get('qas') else 'off'}, seed {tm.metadata.get('seed')}")
-    print(resolve(tm.scheme, _forward_graph(tm)).summary())
+    print(resolve(tm.scheme, tm.graph).summary())
     print(rep.format())
     if args.plot:
         print(f"wrote {args.plot}")
     return 0
-
-
-def _forward_graph(tm):
-    """The training graph viewed for layer numbering (layers are the builtin MAC ops)."""
-    return tm.graph
 
 
 def _cmd_inspect(args) -> int:
