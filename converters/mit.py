@@ -42,16 +42,18 @@ Padding of stride-2 layers
     keeps the original kernels with plain SAME padding instead (not the same function).
 
 Dead channels
-    Some channels of ReLU layers carry bias -2^31 and a w_scale of ~4e-9 (pruned during their
-    training). Under their semantics such a channel outputs a constant (here always -128, the
-    zero point: real 0) whatever the input, but in TFLite the int32 accumulator acc + bias
-    would wrap around and the tiny scale makes a zero requantization multiplier. The importer
-    computes the channel's output over the whole possible accumulator range; when it is
-    constant (every dead channel of the three models), the channel's weights become 0, its
-    w_scale the median of the layer's live scales, and its bias the value that gives the same
-    constant (0 when the constant is the zero point). The function is unchanged, the int32
-    bias scale and the fixed-point multiplier are ordinary, and the channel can be trained
-    again. A dead channel whose output is not constant raises an error.
+    Some channels carry bias -2^31 and a w_scale of ~4e-9 (pruned during their training), a
+    few others only the tiny w_scale. Under their semantics such a channel outputs a constant
+    whatever the input (-128, real 0, for the bias -2^31 ones; e.g. -120 for mcunet's
+    blocks.0.depthwise channel 8, whose input channel is dead). In TFLite the int32
+    accumulator acc + bias would wrap around, and the tiny scale gives a zero requantization
+    multiplier and a denormal bias scale. The importer computes the channel's output over the
+    whole possible accumulator range; when it is constant (every such channel of the three
+    models), the channel's weights become 0, its w_scale the median of the layer's live scales,
+    and its bias the value that yields the same constant (0 when the constant is the zero
+    point). The function is unchanged, the int32 bias scale and the fixed-point multiplier are
+    ordinary, and the channel can be trained again. A pruned-looking channel whose output is
+    not constant raises an error.
 
 Requantization differs
     Theirs is float32, ours TFLite fixed-point: outputs differ by one LSB here and there;

@@ -39,6 +39,8 @@ def _inspect_trainable(args) -> int:
         d = rep.to_dict()
         d["metadata"] = tm.metadata
         d["arena_bytes"] = rep.arena + rep.parameters + rep.state + (rep.engine or 0)
+        from .tflm_arena import tflm_arena_bytes
+        d["tflm_arena_bytes"] = tflm_arena_bytes(tm.bytes)  # MicroInterpreter's arena
         print(json.dumps(d, indent=2, default=str))
         return 0
     print(f"trainable model: {args.model}")
@@ -46,6 +48,8 @@ def _inspect_trainable(args) -> int:
           f"QAS {'on' if tm.metadata.get('qas') else 'off'}, seed {tm.metadata.get('seed')}")
     print(resolve(tm.scheme, tm.graph).summary())
     print(rep.format())
+    from .tflm_arena import format_line
+    print(format_line(tm.bytes))  # what a TFLM user gives MicroInterpreter (docs/tflm.md)
     if args.plot:
         print(f"wrote {args.plot}")
     return 0
@@ -201,6 +205,16 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_import_mit(args) -> int:
+    from .converters.mit import main_import
+
+    s = main_import(args.model, args.output, num_classes=args.num_classes, seed=args.seed,
+                    padding=args.padding)
+    print(f"wrote {args.output} ({s['bytes']} bytes): {s['ops']} ops, {s['layers'] - 1} layers "
+          f"+ the classifier ({s['classes']} classes), int8 input [1, 128, 128, 3]")
+    return 0
+
+
 def _cmd_export(args) -> int:
     from .trainer import Trainer
 
@@ -334,6 +348,20 @@ def build_parser() -> argparse.ArgumentParser:
     px.add_argument("model", help="*.train.tflite")
     px.add_argument("-o", "--output", required=True, metavar="OUT.tflite")
     px.set_defaults(func=_cmd_export)
+
+    pm = sub.add_parser("import-mit", help="int8 .tflite from a tiny-training .pkl model",
+                        description="Import one of tiny-training's int8 models (mcunet-5fps, "
+                                    "mbv2-w0.35, proxyless-w0.3 .pkl; torch is not needed) as an "
+                                    "int8 TFLite model with the same layers, in the same order "
+                                    "(their published sparse-update schemes apply unchanged).")
+    pm.add_argument("model", help="tiny-training .pkl")
+    pm.add_argument("-o", "--output", required=True, metavar="OUT.tflite")
+    pm.add_argument("--num-classes", type=int, help="replace the 1000-way ImageNet classifier "
+                                                     "with a new seeded one")
+    pm.add_argument("--seed", type=int, default=0, help="seed of the new classifier")
+    pm.add_argument("--padding", choices=("exact", "same"), default="exact",
+                    help="stride-2 padding: exact = PyTorch's (default), same = TFLite SAME")
+    pm.set_defaults(func=_cmd_import_mit)
 
     pw = sub.add_parser("firmware", help="bare-metal Cortex-M firmware that trains the model "
                                          "(QEMU run with --run)",
