@@ -393,22 +393,7 @@ int32_t tt_tensor_zero_point(const tt_tensor *t, int32_t i) {
   return (int32_t)(int64_t)u;
 }
 
-int64_t tt_tensor_elements(const tt_tensor *t) {
-  int64_t count = 1;
-  for (int32_t d = 0; d < t->rank; ++d) count *= t->dims[d];
-  return count;
-}
-
-tt_dims tt_tensor_dims4(const tt_tensor *t) {
-  int32_t d[4] = {1, 1, 1, 1};
-  for (int32_t k = 0; k < t->rank; ++k) {
-    int32_t slot = k + 4 - t->rank;
-    if (slot <= 0) d[0] *= t->dims[k]; /* rank 5: leading dims fold into n */
-    else d[slot] = t->dims[k];
-  }
-  tt_dims out = {d[0], d[1], d[2], d[3]};
-  return out;
-}
+/* tt_tensor_elements and tt_tensor_dims4 (independent of the engine) are in tt_tensor.c. */
 
 /* ---- tt_op.h: op context ---- */
 
