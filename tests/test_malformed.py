@@ -151,6 +151,41 @@ def hand_made_cases(b: bytes) -> dict[str, tuple[bytes, str]]:
     return cases
 
 
+def requant_cases(b: bytes) -> dict[str, tuple[bytes, str]]:
+    """The model with a "tt_requant" table (flash requantization constants), corrupted:
+    name → (model bytes, a word the C engine's error must contain). The numpy engine ignores
+    the table, so these are C-only."""
+    from tflm_train import ir, tflite_io
+    from tflm_train.compiler import REQUANT_NAME, add_metadata, requant_table
+
+    m = tflite_io.read_model(b)
+    table = requant_table(ir.from_model(m))
+    add_metadata(m, REQUANT_NAME, table)
+    good = tflite_io.write_model(m)
+    at = good.find(table)
+    assert at > 0 and good.find(table, at + 1) < 0
+    count = _u32(good, at + 4)
+    entry = at + 8  # entry 0: op, channels, multiplier offset, shift offset
+    mult = at + _u32(good, entry + 8)
+    cases = {"requant_valid": (good, "")}  # must load: checked separately
+    cases["requant_version"] = (_patch(good, at, "<i", 2), "version")
+    cases["requant_count_huge"] = (_patch(good, at + 4, "<I", 0x7FFFFFFF), "entries")
+    cases["requant_op_out_of_range"] = (_patch(good, entry, "<i", 99999), "op 99999")
+    cases["requant_ops_not_ascending"] = (
+        _patch(good, entry + 16, "<i", _u32(good, entry)) if count > 1 else
+        _patch(good, entry, "<i", -1), "ascending")
+    cases["requant_channels_negative"] = (_patch(good, entry + 4, "<i", -5), "channels")
+    cases["requant_channels_wrong"] = (_patch(good, entry + 4, "<i", _u32(good, entry + 4) - 1),
+                                       "channel count")
+    cases["requant_offset_out_of_bounds"] = (_patch(good, entry + 8, "<I", 0xFFFFFFF0), "within")
+    cases["requant_offset_misaligned"] = (_patch(good, entry + 12, "<I",
+                                                 _u32(good, entry + 12) + 4), "aligned")
+    cases["requant_value_mismatch"] = (_patch(good, mult, "<i", _u32(good, mult) ^ 1), "differs")
+    cases["requant_shift_mismatch"] = (_patch(good, at + _u32(good, entry + 12), "<i", 7),
+                                       "differs")
+    return cases
+
+
 # ---- fixtures ----
 
 @pytest.fixture(scope="session")
@@ -312,3 +347,25 @@ def test_hand_made_cases_raise_clear_python_errors(backend, base_model):
         assert len(msg) > 10, f"{name}: message too short: {msg!r}"
         if backend == "c":
             assert word.lower() in msg.lower(), f"{name}: unclear message: {msg}"
+
+
+def test_corrupted_requant_table_rejected(tt_run, base_model, tmp_path):
+    """Bounds, alignment and every value of the flash requantization table are checked: a
+    corrupted table is rejected (TT_ERR_MODEL / UNSUPPORTED) under the sanitizers, never used."""
+    from tflm_train.engine_c import CEngine
+
+    for name, (data, word) in requant_cases(base_model).items():
+        p = tmp_path / f"{name}.tflite"
+        p.write_bytes(data)
+        r = _run(tt_run, [str(p), str(ARENA)])
+        _assert_clean(r, name)
+        if name == "requant_valid":
+            assert r.returncode == 0, r.stdout
+            CEngine(data)
+            continue
+        assert r.returncode in (STATUS["TT_ERR_MODEL"], STATUS["TT_ERR_UNSUPPORTED"]), \
+            f"{name}: exit {r.returncode}\n{r.stdout}"
+        assert word.lower() in r.stdout.lower() and "tt_requant" in r.stdout, \
+            f"{name}: unclear message: {r.stdout}"
+        with pytest.raises(TflmTrainError, match="tt_requant"):
+            CEngine(data)

@@ -40,6 +40,8 @@ from .schemes import ResolvedScheme, UpdateScheme, resolve, trainable_layers
 
 FORMAT_VERSION = 1
 METADATA_NAME = "tflm_train"
+REQUANT_NAME = "tt_requant"  # forward requantization constants in flash (requant_table)
+REQUANT_VERSION = 1
 STATE_SIZE = 8  # tt_state: lr_multiplier, lr_shift, prng_lo, prng_hi, step, qas, 0, 0
 NO_GRADIENT = -(1 << 31)
 MAC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
@@ -614,6 +616,36 @@ def read_metadata(model: schema.ModelT, name: str) -> bytes | None:
     return None
 
 
+def requant_table(graph: ir.Graph) -> bytes:
+    """The "tt_requant" metadata: the forward MAC ops' requantization constants, for the C
+    engine to read from flash instead of computing them into its arena (8 B per channel).
+
+    int32 little-endian: [version 1, n entries, n × (op index, channels, byte offset of the
+    multipliers, byte offset of the shifts)], then the arrays, each at a 16-byte aligned offset.
+    Values are the numpy glue's (the C prepare helpers' twins); the C engine verifies them."""
+    entries = []
+    for op in graph.ops:
+        if op.opcode in MAC_OPS:
+            q = kernel_class(op.opcode)(graph, op).quant
+            entries.append((op.index, np.asarray(q.multiplier, np.int32),
+                            np.asarray(q.shift, np.int32)))
+    words = [REQUANT_VERSION, len(entries)]
+    arrays: list[np.ndarray] = []
+    pos = -(-4 * (2 + 4 * len(entries)) // 16) * 16
+    for index, mult, shift in entries:
+        offsets = []
+        for a in (mult, shift):
+            offsets.append(pos)
+            arrays.append((pos, a))
+            pos += -(-a.nbytes // 16) * 16
+        words += [index, len(mult), *offsets]
+    out = bytearray(pos)
+    out[:4 * len(words)] = np.array(words, "<i4").tobytes()
+    for p, a in arrays:
+        out[p:p + a.nbytes] = a.astype("<i4").tobytes()
+    return bytes(out)
+
+
 def compile_model(model: schema.ModelT, scheme: UpdateScheme, num_classes: int | None,
                   optimizer: SGD, seed: int, qas: bool, source: str = ""):
     comp = TrainingCompiler(model, scheme, num_classes, optimizer, seed, qas, source)
@@ -624,9 +656,11 @@ def compile_model(model: schema.ModelT, scheme: UpdateScheme, num_classes: int |
     graph = ir.from_model(out)
     p = plan(graph)
     add_metadata(out, OFFLINE_PLAN_NAME, p.offline_allocation(len(graph.tensors)).tobytes())
+    add_metadata(out, REQUANT_NAME, requant_table(graph))
     info["plan"] = p
     return out, resolved, info
 
 
 __all__ = ["SGD", "compile_model", "read_metadata", "add_metadata", "METADATA_NAME",
+           "REQUANT_NAME", "requant_table",
            "NO_GRADIENT", "tflite_io"]

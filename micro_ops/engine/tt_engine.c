@@ -219,6 +219,7 @@ tt_status tt_engine_create(const uint8_t *model, size_t model_size, uint8_t *are
   memset(&probe, 0, sizeof probe);
   tt_status s = tt_model_open(&probe.model, model, model_size, local, sizeof local);
   if (s == TT_OK) s = load_graph(&probe, 0, local, sizeof local);
+  if (s == TT_OK) s = tt_model_requant_table(&probe.model, &probe.requant, local, sizeof local);
   if (s != TT_OK) return fail_create(s, local, err, err_size);
 
   size_t pad = (size_t)((16u - ((uintptr_t)arena & 15u)) & 15u);
@@ -235,6 +236,7 @@ tt_status tt_engine_create(const uint8_t *model, size_t model_size, uint8_t *are
   tt_engine *e = (tt_engine *)(arena + pad);
   memset(e, 0, sizeof *e);
   e->model = probe.model;
+  e->requant = probe.requant;
   e->base = arena + pad;
   e->capacity = arena_size - pad;
   e->pad = pad;
@@ -485,6 +487,31 @@ void *tt_op_alloc_persistent(tt_op_ctx *ctx, size_t bytes) {
   void *p = tt_engine_alloc(e, bytes, 8);
   if (p == NULL && e->op_alloc_failed == 0) e->op_alloc_failed = bytes ? bytes : 1;
   return p;
+}
+
+int tt_op_flash_quant(tt_op_ctx *ctx, int32_t channels, const int32_t **multiplier,
+                      const int32_t **shift) {
+  const tt_engine *e = ctx->engine;
+  const tt_fb *fb = &e->model.fb;
+  const tt_fb_vector *t = &e->requant;
+  if (t->len == 0) return 0;
+  const int32_t index = tt_op_index(ctx);
+  const uint32_t count = tt_fb_u32(fb, t->pos + 4);
+  /* Entries were validated at load: ascending op indices, arrays inside the table. */
+  for (uint32_t k = 0; k < count; ++k) {
+    const size_t entry = t->pos + 8u + 16u * (size_t)k;
+    const int32_t op = (int32_t)tt_fb_u32(fb, entry);
+    if (op > index) break;
+    if (op < index) continue;
+    if ((int32_t)tt_fb_u32(fb, entry + 4) != channels) {
+      tt_op_fail(ctx, TT_ERR_MODEL, "tt_requant metadata entry has the wrong channel count");
+      return -1;
+    }
+    *multiplier = (const int32_t *)(const void *)(fb->buf + t->pos + tt_fb_u32(fb, entry + 8));
+    *shift = (const int32_t *)(const void *)(fb->buf + t->pos + tt_fb_u32(fb, entry + 12));
+    return 1;
+  }
+  return 0;
 }
 
 void tt_op_set_data(tt_op_ctx *ctx, void *data) { ctx->data = data; }

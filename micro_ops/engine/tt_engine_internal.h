@@ -39,6 +39,10 @@ int tt_model_tensor_name(tt_model *m, uint32_t i, const char **name);
 /* Data of the model metadata entry `name`: 1 found (*data set; len 0 if its buffer is
  * empty), 0 absent, -1 malformed (err set). */
 int tt_model_metadata(tt_model *m, const char *name, tt_fb_vector *data, char *err, size_t n);
+/* The "tt_requant" metadata (per-channel requantization constants of the forward MAC ops,
+ * precomputed in flash; docs/train-format.md): header, entries and arrays bounds- and
+ * alignment-checked. *table gets len 0 if the model has none. */
+tt_status tt_model_requant_table(tt_model *m, tt_fb_vector *table, char *err, size_t n);
 
 /* ---- op resolver (tt_op_resolver.c) ---- */
 /* Registration for a builtin code and the BuiltinOptions union type its options use. */
@@ -98,6 +102,7 @@ struct tt_engine {
   tt_tensor *const_view;  /* one per op input position */
   int32_t num_const_view;
   tt_op_ctx *ops;
+  tt_fb_vector requant; /* validated "tt_requant" metadata bytes, len 0 if none */
   /* op-reported problems, turned into messages by the engine */
   const char *op_message;
   size_t op_alloc_failed;   /* bytes of a failed tt_op_alloc_persistent, 0 if none */

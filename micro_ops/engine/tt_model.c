@@ -384,3 +384,58 @@ int tt_model_metadata(tt_model *m, const char *name, tt_fb_vector *data, char *e
   }
   return 0;
 }
+
+#define REQUANT_KEY "tt_requant"
+#define REQUANT_VERSION 1
+#define REQUANT_HEADER 2 /* int32: version, number of entries */
+#define REQUANT_ENTRY 4  /* int32: op index, channels, multiplier offset, shift offset */
+
+tt_status tt_model_requant_table(tt_model *m, tt_fb_vector *table, char *err, size_t n) {
+  const tt_fb *fb = &m->fb;
+  tt_fb_vector md;
+  table->pos = table->len = 0;
+  int r = tt_model_metadata(m, REQUANT_KEY, &md, err, n);
+  if (r <= 0) return r < 0 ? TT_ERR_MODEL : TT_OK;
+  /* Ops read the arrays in place as int32: the bytes must be 4-byte aligned in memory. */
+  if (md.len < 4 * REQUANT_HEADER || md.len % 4 != 0 || (uintptr_t)(fb->buf + md.pos) % 4 != 0) {
+    tt_format(err, n, REQUANT_KEY " metadata has %u bytes at a %s address; expected 4-byte "
+              "aligned int32 [version, entries, ...]", md.len,
+              (uintptr_t)(fb->buf + md.pos) % 4 ? "misaligned" : "4-byte aligned");
+    return TT_ERR_MODEL;
+  }
+  const int32_t version = (int32_t)tt_fb_u32(fb, md.pos);
+  const uint32_t count = tt_fb_u32(fb, md.pos + 4);
+  if (version != REQUANT_VERSION) {
+    tt_format(err, n, REQUANT_KEY " version %d: only version %d is supported", version,
+              REQUANT_VERSION);
+    return TT_ERR_UNSUPPORTED;
+  }
+  const uint32_t words = md.len / 4;
+  if (count > (words - REQUANT_HEADER) / REQUANT_ENTRY) {
+    tt_format(err, n, REQUANT_KEY " has %u entries but only %u bytes", count, md.len);
+    return TT_ERR_MODEL;
+  }
+  int64_t previous = -1;
+  for (uint32_t k = 0; k < count; ++k) {
+    const size_t e = md.pos + 4u * (REQUANT_HEADER + REQUANT_ENTRY * (size_t)k);
+    const int32_t op = (int32_t)tt_fb_u32(fb, e), channels = (int32_t)tt_fb_u32(fb, e + 4);
+    const uint32_t mult = tt_fb_u32(fb, e + 8), shift = tt_fb_u32(fb, e + 12);
+    /* Ascending op indices: one entry per op, found by a scan that may stop early. */
+    if (op <= previous || (uint32_t)op >= m->operators.len) {
+      tt_format(err, n, REQUANT_KEY " entry %u: op %d (the model has %u ops; entries must be "
+                "in ascending op order)", k, op, m->operators.len);
+      return TT_ERR_MODEL;
+    }
+    previous = op;
+    const uint64_t bytes = 4u * (uint64_t)(channels > 0 ? channels : 0);
+    if (channels <= 0 || mult % 16 != 0 || shift % 16 != 0 || mult + bytes > md.len ||
+        shift + bytes > md.len) {
+      tt_format(err, n, REQUANT_KEY " entry %u (op %d): %d channels with arrays at offsets %u "
+                "and %u; expected > 0 channels and 16-byte aligned arrays within its %u bytes", k,
+                op, channels, mult, shift, md.len);
+      return TT_ERR_MODEL;
+    }
+  }
+  *table = md;
+  return TT_OK;
+}

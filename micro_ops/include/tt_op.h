@@ -82,6 +82,12 @@ int tt_op_custom_find_i32(const tt_op_ctx *ctx, const char *key, int32_t *out);
 
 /* prepare() only: persistent memory from the arena (8-byte aligned), NULL if it is full. */
 void *tt_op_alloc_persistent(tt_op_ctx *ctx, size_t bytes);
+/* prepare(): this op's per-channel requantization constants precomputed in the model's
+ * "tt_requant" metadata (flash; bounds and alignment checked at load): 1 found (*multiplier
+ * and *shift point at `channels` int32 each in the model bytes; the op must verify the values
+ * before it uses them), 0 none, -1 the entry's channel count differs (op failed, TT_ERR_MODEL). */
+int tt_op_flash_quant(tt_op_ctx *ctx, int32_t channels, const int32_t **multiplier,
+                      const int32_t **shift);
 /* The op's own data (set in prepare, read in eval). */
 void tt_op_set_data(tt_op_ctx *ctx, void *data);
 void *tt_op_data(const tt_op_ctx *ctx);

@@ -328,6 +328,9 @@ void* tt_op_alloc_persistent(tt_op_ctx* ctx, size_t bytes) {
   return p;
 }
 
+// Only the forward MAC glue asks, and TFLM runs its own forward kernels: no flash table here.
+int tt_op_flash_quant(tt_op_ctx*, int32_t, const int32_t**, const int32_t**) { return 0; }
+
 void tt_op_set_data(tt_op_ctx* ctx, void* data) { ctx->data->op_data = data; }
 void* tt_op_data(const tt_op_ctx* ctx) { return ctx->data->op_data; }
 

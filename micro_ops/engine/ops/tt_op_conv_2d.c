@@ -16,8 +16,8 @@ enum {
 
 typedef struct {
   tt_conv_2d_params params;
-  /* Followed by the multipliers and shifts (tt_mac_alloc_op_data). No dims: eval reads
-   * them from the tensors. Both keep the op's persistent data small. */
+  /* In the model's tt_requant table (flash) or the arena: tt_mac_requant. */
+  tt_per_channel_quant quant;
 } tt_conv_2d_op_data;
 
 static tt_status tt_conv_2d_prepare(tt_op_ctx *ctx) {
@@ -50,16 +50,10 @@ static tt_status tt_conv_2d_prepare(tt_op_ctx *ctx) {
   st = tt_mac_check_bias(ctx, bias, channels);
   if (st != TT_OK) return st;
 
-  int32_t *mult, *shift;
-  tt_conv_2d_op_data *d =
-      (tt_conv_2d_op_data *)tt_mac_alloc_op_data(ctx, sizeof(*d), channels, &mult, &shift);
-  if (!d) return TT_ERR_ARENA;
-  const float in_scale = tt_tensor_scale(input, 0), out_scale = tt_tensor_scale(output, 0);
-  for (int32_t c = 0; c < channels; ++c) {
-    tt_conv_2d_multiplier(in_scale, tt_tensor_scale(filter, per_channel ? c : 0), out_scale,
-                          &mult[c], &shift[c]);
-  }
-  st = tt_mac_check_shifts(ctx, shift, channels);
+  tt_conv_2d_op_data *d = (tt_conv_2d_op_data *)tt_op_alloc_persistent(ctx, sizeof(*d));
+  if (!d) return tt_op_fail(ctx, TT_ERR_ARENA, "arena too small for op data");
+  st = tt_mac_requant(ctx, tt_conv_2d_multiplier, input, filter, output, channels, per_channel,
+                      &d->quant);
   if (st != TT_OK) return st;
   d->params.input_offset = -tt_tensor_zero_point(input, 0);
   d->params.output_offset = tt_tensor_zero_point(output, 0);
@@ -81,9 +75,8 @@ static tt_status tt_conv_2d_eval(tt_op_ctx *ctx) {
   const tt_tensor *bias = tt_op_input(ctx, 2), *output = tt_op_output(ctx, 0);
   const tt_dims input_dims = tt_tensor_dims4(input), filter_dims = tt_tensor_dims4(filter),
                 output_dims = tt_tensor_dims4(output);
-  const tt_per_channel_quant quant = tt_mac_quant(d, sizeof(*d), output_dims.c);
   const tt_status st = tt_conv_2d(
-      &d->params, &quant, &input_dims, (const int8_t *)input->data, &filter_dims,
+      &d->params, &d->quant, &input_dims, (const int8_t *)input->data, &filter_dims,
       (const int8_t *)filter->data, bias ? (const int32_t *)bias->data : NULL, &output_dims,
       (int8_t *)output->data);
   return st == TT_OK ? TT_OK : tt_op_fail(ctx, st, "kernel rejected its arguments");

@@ -11,8 +11,8 @@ enum { OPT_ACTIVATION = 0, OPT_WEIGHTS_FORMAT = 1 };
 
 typedef struct {
   tt_fully_connected_params params;
-  /* Followed by the multipliers and shifts (tt_mac_alloc_op_data). No dims: eval derives
-   * them from the filter and the input size. Both keep the op's persistent data small. */
+  /* In the model's tt_requant table (flash) or the arena: tt_mac_requant. */
+  tt_per_channel_quant quant;
 } tt_fully_connected_op_data;
 
 static tt_status tt_fully_connected_prepare(tt_op_ctx *ctx) {
@@ -51,16 +51,11 @@ static tt_status tt_fully_connected_prepare(tt_op_ctx *ctx) {
     }
   }
 
-  const int32_t n_mult = per_channel ? units : 1;
-  int32_t *mult, *shift;
   tt_fully_connected_op_data *d =
-      (tt_fully_connected_op_data *)tt_mac_alloc_op_data(ctx, sizeof(*d), n_mult, &mult, &shift);
-  if (!d) return TT_ERR_ARENA;
-  for (int32_t c = 0; c < n_mult; ++c) {
-    tt_fully_connected_multiplier(in_scale, tt_tensor_scale(filter, c), out_scale, &mult[c],
-                                  &shift[c]);
-  }
-  st = tt_mac_check_shifts(ctx, shift, n_mult);
+      (tt_fully_connected_op_data *)tt_op_alloc_persistent(ctx, sizeof(*d));
+  if (!d) return tt_op_fail(ctx, TT_ERR_ARENA, "arena too small for op data");
+  st = tt_mac_requant(ctx, tt_fully_connected_multiplier, input, filter, output,
+                      per_channel ? units : 1, per_channel, &d->quant);
   if (st != TT_OK) return st;
   d->params.input_offset = -tt_tensor_zero_point(input, 0);
   d->params.output_offset = tt_tensor_zero_point(output, 0);
@@ -81,10 +76,8 @@ static tt_status tt_fully_connected_eval(tt_op_ctx *ctx) {
   const int32_t batches = (int32_t)(tt_tensor_elements(input) / depth);
   const tt_dims in_dims = {batches, 1, 1, depth}, f_dims = {units, 1, 1, depth},
                 out_dims = {batches, 1, 1, units};
-  const tt_per_channel_quant quant =
-      tt_mac_quant(d, sizeof(*d), d->params.per_channel ? units : 1);
   const tt_status st = tt_fully_connected(
-      &d->params, &quant, &in_dims, (const int8_t *)input->data, &f_dims,
+      &d->params, &d->quant, &in_dims, (const int8_t *)input->data, &f_dims,
       (const int8_t *)filter->data, bias ? (const int32_t *)bias->data : NULL, &out_dims,
       (int8_t *)output->data);
   return st == TT_OK ? TT_OK : tt_op_fail(ctx, st, "kernel rejected its arguments");

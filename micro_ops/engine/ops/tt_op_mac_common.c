@@ -139,15 +139,39 @@ tt_status tt_mac_check_shifts(tt_op_ctx *ctx, const int32_t *shift, int32_t n) {
   return TT_OK;
 }
 
-void *tt_mac_alloc_op_data(tt_op_ctx *ctx, size_t header_bytes, int32_t channels,
-                           int32_t **multiplier, int32_t **shift) {
-  uint8_t *d = (uint8_t *)tt_op_alloc_persistent(
-      ctx, header_bytes + 2u * (size_t)channels * sizeof(int32_t));
-  if (!d) {
-    tt_op_fail(ctx, TT_ERR_ARENA, "arena too small for op data");
-    return NULL;
+tt_status tt_mac_requant(tt_op_ctx *ctx, tt_mac_multiplier_fn fn, const tt_tensor *input,
+                         const tt_tensor *filter, const tt_tensor *output, int32_t n,
+                         int32_t per_channel, tt_per_channel_quant *quant) {
+  const float in_scale = tt_tensor_scale(input, 0), out_scale = tt_tensor_scale(output, 0);
+  const int32_t *flash_mult = NULL, *flash_shift = NULL;
+  const int found = tt_op_flash_quant(ctx, n, &flash_mult, &flash_shift);
+  if (found < 0) return TT_ERR_MODEL;
+  if (found) {
+    /* Never trust the table: a stale or corrupted one would silently change the results. */
+    for (int32_t c = 0; c < n; ++c) {
+      int32_t m = 0, s = 0;
+      fn(in_scale, tt_tensor_scale(filter, per_channel ? c : 0), out_scale, &m, &s);
+      tt_status st = tt_mac_check_shifts(ctx, &s, 1);
+      if (st != TT_OK) return st;
+      if (flash_mult[c] != m || flash_shift[c] != s) {
+        return tt_op_fail(ctx, TT_ERR_MODEL,
+                          "tt_requant metadata differs from the requantization constants "
+                          "computed from the model's scales");
+      }
+    }
+    quant->multiplier = flash_mult;
+    quant->shift = flash_shift;
+    return TT_OK;
   }
-  *multiplier = (int32_t *)(d + header_bytes);
-  *shift = *multiplier + channels;
-  return d;
+  int32_t *mult = (int32_t *)tt_op_alloc_persistent(ctx, 2u * (size_t)n * sizeof(int32_t));
+  if (!mult) return tt_op_fail(ctx, TT_ERR_ARENA, "arena too small for op data");
+  int32_t *shift = mult + n;
+  for (int32_t c = 0; c < n; ++c) {
+    fn(in_scale, tt_tensor_scale(filter, per_channel ? c : 0), out_scale, &mult[c], &shift[c]);
+  }
+  tt_status st = tt_mac_check_shifts(ctx, shift, n);
+  if (st != TT_OK) return st;
+  quant->multiplier = mult;
+  quant->shift = shift;
+  return TT_OK;
 }

@@ -41,20 +41,17 @@ tt_status tt_mac_check_scales(tt_op_ctx *ctx, const tt_tensor *input, const tt_t
  * would overflow; only a malformed scale gets there). */
 tt_status tt_mac_check_shifts(tt_op_ctx *ctx, const int32_t *shift, int32_t n);
 
-/* Allocates the op's persistent data: `header_bytes` (a multiple of 4: the op data struct)
- * followed by `channels` int32 multipliers and `channels` int32 shifts, in one block so the
- * op data need not store pointers to them (eval rebuilds them with tt_mac_quant). */
-void *tt_mac_alloc_op_data(tt_op_ctx *ctx, size_t header_bytes, int32_t channels,
-                           int32_t **multiplier, int32_t **shift);
+/* A prepare-time multiplier helper (tt_conv_2d_multiplier and its twins). */
+typedef void (*tt_mac_multiplier_fn)(float input_scale, float filter_scale, float output_scale,
+                                     int32_t *multiplier, int32_t *shift);
 
-/* The per-channel constants stored after an op data header by tt_mac_alloc_op_data. */
-static inline tt_per_channel_quant tt_mac_quant(const void *op_data, size_t header_bytes,
-                                                int32_t channels) {
-  const int32_t *m = (const int32_t *)((const uint8_t *)op_data + header_bytes);
-  tt_per_channel_quant q;
-  q.multiplier = m;
-  q.shift = m + channels;
-  return q;
-}
+/* The op's `n` requantization constants (filter scale c if per_channel, else 0) into *quant, with
+ * their shifts checked (tt_mac_check_shifts). If the model's "tt_requant" table has them, they
+ * stay in the model bytes (flash): each is checked against fn's value, computed one channel at
+ * a time, and any difference fails the op with TT_ERR_MODEL. Otherwise they are computed into
+ * 8 * n bytes of persistent arena, as TFLM does. */
+tt_status tt_mac_requant(tt_op_ctx *ctx, tt_mac_multiplier_fn fn, const tt_tensor *input,
+                         const tt_tensor *filter, const tt_tensor *output, int32_t n,
+                         int32_t per_channel, tt_per_channel_quant *quant);
 
 #endif /* TT_OP_MAC_COMMON_H */
