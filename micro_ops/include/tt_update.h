@@ -70,6 +70,13 @@ int32_t tt_sgd_momentum_delta(int64_t acc, int32_t e_acc, int32_t multiplier, in
 /* The Q16.16 step s of tt_sgd_momentum_delta (no draw). */
 int32_t tt_sgd_step_q16(int64_t acc, int32_t e_acc, int32_t multiplier, int32_t shift);
 
+/* The bias half of every MAC *_update kernel: for c = 0..channels-1 in order, bias[c] less the
+ * tt_sgd_momentum_delta (one draw) of the sum over positions of grad[pos * channels + c] (grad
+ * [positions, channels], row-major), scaled by bias_factor[c] * lr; velocity bias_velocity[c]. */
+void tt_update_bias(const tt_update_params *update, const int8_t *grad, size_t positions,
+                    int32_t channels, int32_t grad_exponent, int32_t *bias,
+                    int32_t *bias_velocity, uint64_t *prng_state);
+
 /* Argument check shared by the *_update kernels: 0 <= momentum_q15 < 2^15, and with momentum
  * a velocity for every tensor whose update flag is on. */
 static inline int tt_update_momentum_ok(const tt_update_params *update,

@@ -130,18 +130,8 @@ tt_status tt_conv_2d_update(const tt_conv_2d_params *params, const tt_update_par
     }
   }
   if (update->update_bias) {
-    const size_t positions = (size_t)batches * out_h * out_w;
-    for (int32_t c = 0; c < out_c; ++c) {
-      int32_t m, s;
-      tt_update_multiplier(update->bias_factor.multiplier[c],
-                           tt_factor_shift(&update->bias_factor, c), update->lr.multiplier,
-                           update->lr.shift, &m, &s);
-      int64_t acc = 0;
-      for (size_t pos = 0; pos < positions; ++pos) acc += grad[pos * out_c + c];
-      bias[c] = tt_apply_bias_delta(
-          bias[c], tt_sgd_momentum_delta(acc, grad_exponent, m, s, mu,
-                                         mu ? &bias_velocity[c] : NULL, prng_state));
-    }
+    tt_update_bias(update, grad, (size_t)batches * out_h * out_w, out_c, grad_exponent, bias,
+                   bias_velocity, prng_state);
   }
   return TT_OK;
 }

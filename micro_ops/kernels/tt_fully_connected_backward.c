@@ -87,17 +87,8 @@ tt_status tt_fully_connected_update(const tt_fully_connected_params *params,
     }
   }
   if (update->update_bias) {
-    for (int32_t c = 0; c < units; ++c) {
-      int32_t m, s;
-      tt_update_multiplier(update->bias_factor.multiplier[c],
-                           tt_factor_shift(&update->bias_factor, c), update->lr.multiplier,
-                           update->lr.shift, &m, &s);
-      int64_t acc = 0;
-      for (int32_t b = 0; b < batches; ++b) acc += grad[(size_t)b * units + c];
-      bias[c] = tt_apply_bias_delta(
-          bias[c], tt_sgd_momentum_delta(acc, grad_exponent, m, s, mu,
-                                         mu ? &bias_velocity[c] : NULL, prng_state));
-    }
+    tt_update_bias(update, grad, (size_t)batches, units, grad_exponent, bias, bias_velocity,
+                   prng_state);
   }
   return TT_OK;
 }

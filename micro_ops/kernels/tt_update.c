@@ -156,3 +156,20 @@ tt_status tt_backward_input_prepare(const float *filter_scale, int32_t n_scales,
   *p = bits > 30 ? bits - 30 : 0;
   return TT_OK;
 }
+
+void tt_update_bias(const tt_update_params *update, const int8_t *grad, size_t positions,
+                    int32_t channels, int32_t grad_exponent, int32_t *bias,
+                    int32_t *bias_velocity, uint64_t *prng_state) {
+  const int32_t mu = update->momentum_q15;
+  for (int32_t c = 0; c < channels; ++c) {
+    int32_t m, s;
+    tt_update_multiplier(update->bias_factor.multiplier[c],
+                         tt_factor_shift(&update->bias_factor, c), update->lr.multiplier,
+                         update->lr.shift, &m, &s);
+    int64_t acc = 0;
+    for (size_t pos = 0; pos < positions; ++pos) acc += grad[pos * (size_t)channels + c];
+    bias[c] = tt_apply_bias_delta(
+        bias[c], tt_sgd_momentum_delta(acc, grad_exponent, m, s, mu,
+                                       mu ? &bias_velocity[c] : NULL, prng_state));
+  }
+}

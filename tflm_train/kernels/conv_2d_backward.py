@@ -11,9 +11,9 @@ import numpy as np
 
 from .conv_2d import Conv2DParams, _windows
 from .gradient import requantize_pow2
-from .update import (BackwardInputQuant, UpdateParams, apply_bias_deltas, apply_weight_deltas,
-                     backward_input_prepare, check_velocity, effective_multipliers, exact_matmul,
-                     prng_draws, rounding_divide_by_pot64, update_deltas)
+from .update import (BackwardInputQuant, UpdateParams, apply_weight_deltas, backward_input_prepare,
+                     check_velocity, effective_multipliers, exact_matmul, prng_draws,
+                     rounding_divide_by_pot64, update_bias, update_deltas)
 
 
 def conv_2d_backward_input_prepare(filter_scales, filter_shape) -> BackwardInputQuant:
@@ -106,9 +106,6 @@ def conv_2d_update(params: Conv2DParams, update: UpdateParams, input: np.ndarray
                           ).reshape(acc_w.shape)
         filter[..., :ic] = apply_weight_deltas(filter[..., :ic], d)
     if update.update_bias:
-        acc_b = grad.reshape(-1, co).astype(np.int64).sum(axis=0)
-        m, s = effective_multipliers(update.bias_factor, update.lr)
-        bits, prng_state = prng_draws(prng_state, co)
-        bias[:] = apply_bias_deltas(
-            bias, update_deltas(acc_b, grad_exponent, m, s, bits, mu, bias_velocity))
+        prng_state = update_bias(update, grad, co, grad_exponent, bias, prng_state,
+                                 bias_velocity)
     return prng_state

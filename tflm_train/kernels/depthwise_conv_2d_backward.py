@@ -11,9 +11,9 @@ import numpy as np
 
 from .depthwise_conv_2d import DepthwiseConv2DParams
 from .gradient import requantize_pow2
-from .update import (BackwardInputQuant, UpdateParams, apply_bias_deltas, apply_weight_deltas,
-                     backward_input_prepare, check_velocity, effective_multipliers, prng_draws,
-                     rounding_divide_by_pot64, update_deltas)
+from .update import (BackwardInputQuant, UpdateParams, apply_weight_deltas, backward_input_prepare,
+                     check_velocity, effective_multipliers, prng_draws, rounding_divide_by_pot64,
+                     update_bias, update_deltas)
 
 
 def depthwise_conv_2d_backward_input_prepare(filter_scales, filter_shape, depth_multiplier
@@ -123,9 +123,6 @@ def depthwise_conv_2d_update(params: DepthwiseConv2DParams, update: UpdateParams
                           ).reshape(acc_w.shape)
         filter[0, :, :, :cc] = apply_weight_deltas(filter[0, :, :, :cc], d)
     if update.update_bias:
-        acc_b = grad.reshape(-1, c).astype(np.int64).sum(axis=0)
-        m, s = effective_multipliers(update.bias_factor, update.lr)
-        bits, prng_state = prng_draws(prng_state, c)
-        bias[:] = apply_bias_deltas(
-            bias, update_deltas(acc_b, grad_exponent, m, s, bits, mu, bias_velocity))
+        prng_state = update_bias(update, grad, c, grad_exponent, bias, prng_state,
+                                 bias_velocity)
     return prng_state

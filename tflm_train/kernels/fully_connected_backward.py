@@ -10,9 +10,9 @@ import numpy as np
 
 from .fully_connected import FullyConnectedParams
 from .gradient import requantize_pow2
-from .update import (BackwardInputQuant, UpdateParams, apply_bias_deltas, apply_weight_deltas,
-                     backward_input_prepare, check_velocity, effective_multipliers, exact_matmul,
-                     prng_draws, rounding_divide_by_pot64, update_deltas)
+from .update import (BackwardInputQuant, UpdateParams, apply_weight_deltas, backward_input_prepare,
+                     check_velocity, effective_multipliers, exact_matmul, prng_draws,
+                     rounding_divide_by_pot64, update_bias, update_deltas)
 
 
 def fully_connected_backward_input_prepare(filter_scales, filter_shape) -> BackwardInputQuant:
@@ -81,9 +81,6 @@ def fully_connected_update(params: FullyConnectedParams, update: UpdateParams,
         w2 = filter.reshape(units, depth)
         w2[:, :ic] = apply_weight_deltas(w2[:, :ic], d)
     if update.update_bias:
-        acc_b = grad.reshape(-1, units).astype(np.int64).sum(axis=0)
-        m, s = effective_multipliers(update.bias_factor, update.lr)
-        bits, prng_state = prng_draws(prng_state, units)
-        bias[:] = apply_bias_deltas(
-            bias, update_deltas(acc_b, grad_exponent, m, s, bits, mu, bias_velocity))
+        prng_state = update_bias(update, grad, units, grad_exponent, bias, prng_state,
+                                 bias_velocity)
     return prng_state

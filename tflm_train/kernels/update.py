@@ -224,6 +224,19 @@ def sgd_momentum_delta(acc: int, e_acc: int, multiplier: int, shift: int, moment
     return int(d[0]), int(v[0]), state
 
 
+def update_bias(update: UpdateParams, grad: np.ndarray, channels: int, grad_exponent: int,
+                bias: np.ndarray, prng_state: int, bias_velocity: np.ndarray | None) -> int:
+    """Twin of tt_update_bias, the bias half of every MAC *_update kernel: in place, bias[c]
+    less the update of grad summed over all but its last (channel) axis, one draw per channel
+    in c order. Returns the new PRNG state."""
+    acc_b = grad.reshape(-1, channels).astype(np.int64).sum(axis=0)
+    m, s = effective_multipliers(update.bias_factor, update.lr)
+    bits, prng_state = prng_draws(prng_state, channels)
+    bias[:] = apply_bias_deltas(bias, update_deltas(acc_b, grad_exponent, m, s, bits,
+                                                    update.momentum_q15, bias_velocity))
+    return prng_state
+
+
 def check_velocity(name: str, what: str, velocity, n: int, momentum_q15: int) -> None:
     """Kernel argument check: momentum in [0, 2^15); with momentum a C-contiguous int32
     velocity of n elements."""

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ShapeError
+from ..kernels.conv_2d import Conv2DParams, PerChannelQuant
 from ..quant import (ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1, PADDING_SAME,
-                     PADDING_VALID, activation_range)
+                     PADDING_VALID, activation_range, compute_padding)
 
 ACTIVATIONS = {ACT_NONE: "NONE", ACT_RELU: "RELU", ACT_RELU_N1_TO_1: "RELU_N1_TO_1",
                ACT_RELU6: "RELU6"}
@@ -127,3 +128,40 @@ def window_options(kernel, opts: dict) -> tuple[int, int, int, int, int, int]:
         raise kernel.unsupported(f"dilation {dw}x{dh} (w x h) must be positive")
     check_activation(kernel, act)
     return padding, sw, sh, dw, dh, act
+
+
+def window_geometry(kernel, window, inp, flt, out, channels: int) -> tuple[int, int]:
+    """(pad_w, pad_h) of a rank-4 conv window; checks out is [n, out_h, out_w, channels]."""
+    padding, sw, sh, dw, dh, _ = window
+    n, h, w, _ = inp.shape
+    _, kh, kw, _ = flt.shape
+    out_h, pad_h = compute_padding(padding, h, kh, sh, dh)
+    out_w, pad_w = compute_padding(padding, w, kw, sw, dw)
+    if tuple(out.shape) != (n, out_h, out_w, channels):
+        raise shape_error(kernel, f"output shape {list(out.shape)}, expected "
+                                  f"{[n, out_h, out_w, channels]}")
+    return pad_w, pad_h
+
+
+def check_weights(kernel, inp, flt, bias, out, channels: int) -> tuple[np.ndarray, bool]:
+    """check_bias, filter_scales, check_scales, in that order: filter_scales' result."""
+    check_bias(kernel, bias, channels)
+    scales, per_channel = filter_scales(kernel, flt, channels)
+    check_scales(kernel, inp, scales, out)
+    return scales, per_channel
+
+
+def conv_constants(kernel, multiplier, window, inp, out, scales: np.ndarray, pad_w: int,
+                   pad_h: int) -> tuple[PerChannelQuant, Conv2DParams]:
+    """What CONV_2D and DEPTHWISE_CONV_2D derive alike: the requantization constants and the
+    Conv2DParams fields (offsets, window, padding, activation range); depthwise adds its
+    depth multiplier. Mirrors tt_mac_conv_constants."""
+    _, sw, sh, dw, dh, act = window
+    m, s = zip(*(multiplier(inp.scale, sc, out.scale) for sc in scales))
+    check_shifts(kernel, s)
+    quant = PerChannelQuant(np.array(m, dtype=np.int32), np.array(s, dtype=np.int32))
+    params = Conv2DParams(
+        input_offset=-inp.zero_point, output_offset=out.zero_point,
+        stride_w=sw, stride_h=sh, dilation_w=dw, dilation_h=dh, pad_w=pad_w, pad_h=pad_h,
+        activation=activation(kernel, act, out))
+    return quant, params

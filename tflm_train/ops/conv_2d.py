@@ -1,10 +1,7 @@
 """CONV_2D glue: TFLM's ConvPrepare / CalculateOpDataConv, then the int8 kernel."""
 from __future__ import annotations
 
-import numpy as np
-
-from ..kernels.conv_2d import Conv2DParams, PerChannelQuant, conv_2d, conv_2d_multiplier
-from ..quant import compute_padding
+from ..kernels.conv_2d import conv_2d, conv_2d_multiplier
 from . import _mac
 from .base import OpKernel
 
@@ -16,31 +13,19 @@ class Conv2D(OpKernel):
         inp, flt, bias, out = self.input(0), self.input(1), self.input(2), self.output(0)
         _mac.check_int8_activation_tensor(self, inp, "input")
         _mac.check_int8_activation_tensor(self, out, "output")
-        padding, sw, sh, dw, dh, act = _mac.window_options(self, op.options)
+        window = _mac.window_options(self, op.options)
         for t, role in ((inp, "input"), (flt, "filter"), (out, "output")):
             if len(t.shape) != 4:
                 raise _mac.shape_error(self, f"{role} {_mac.tensor_desc(t)} has shape "
                                              f"{list(t.shape)}, expected rank 4")
-        n, h, w, cin = inp.shape
-        oc, kh, kw, fc = flt.shape
+        cin, (oc, _, _, fc) = inp.shape[3], flt.shape
         if fc <= 0 or cin % fc or oc % (cin // fc):
             raise _mac.shape_error(self, f"input depth {cin} and filter {list(flt.shape)} do not "
                                          "form whole convolution groups")
-        out_h, pad_h = compute_padding(padding, h, kh, sh, dh)
-        out_w, pad_w = compute_padding(padding, w, kw, sw, dw)
-        if tuple(out.shape) != (n, out_h, out_w, oc):
-            raise _mac.shape_error(self, f"output shape {list(out.shape)}, expected "
-                                         f"{[n, out_h, out_w, oc]}")
-        _mac.check_bias(self, bias, oc)
-        scales, _ = _mac.filter_scales(self, flt, oc)
-        _mac.check_scales(self, inp, scales, out)
-        m, s = zip(*(conv_2d_multiplier(inp.scale, sc, out.scale) for sc in scales))
-        _mac.check_shifts(self, s)
-        self.quant = PerChannelQuant(np.array(m, dtype=np.int32), np.array(s, dtype=np.int32))
-        self.params = Conv2DParams(
-            input_offset=-inp.zero_point, output_offset=out.zero_point,
-            stride_w=sw, stride_h=sh, dilation_w=dw, dilation_h=dh, pad_w=pad_w, pad_h=pad_h,
-            activation=_mac.activation(self, act, out))
+        pad_w, pad_h = _mac.window_geometry(self, window, inp, flt, out, oc)
+        scales, _ = _mac.check_weights(self, inp, flt, bias, out, oc)
+        self.quant, self.params = _mac.conv_constants(self, conv_2d_multiplier, window, inp, out,
+                                                      scales, pad_w, pad_h)
         self.output_shape = tuple(out.shape)
 
     def eval(self, inputs):

@@ -1,11 +1,8 @@
 """DEPTHWISE_CONV_2D glue: TFLM's DepthwiseConvPrepare / CalculateOpDataDepthwiseConv."""
 from __future__ import annotations
 
-import numpy as np
-
-from ..kernels.depthwise_conv_2d import (DepthwiseConv2DParams, PerChannelQuant,
-                                         depthwise_conv_2d, depthwise_conv_2d_multiplier)
-from ..quant import compute_padding
+from ..kernels.depthwise_conv_2d import (DepthwiseConv2DParams, depthwise_conv_2d,
+                                         depthwise_conv_2d_multiplier)
 from . import _mac
 from .base import OpKernel
 
@@ -17,34 +14,23 @@ class DepthwiseConv2D(OpKernel):
         inp, flt, bias, out = self.input(0), self.input(1), self.input(2), self.output(0)
         _mac.check_int8_activation_tensor(self, inp, "input")
         _mac.check_int8_activation_tensor(self, out, "output")
-        padding, sw, sh, dw, dh, act = _mac.window_options(self, op.options)
+        window = _mac.window_options(self, op.options)
         dm = int(op.options.get("depth_multiplier", 0))
         for t, role in ((inp, "input"), (flt, "filter"), (out, "output")):
             if len(t.shape) != 4:
                 raise _mac.shape_error(self, f"{role} {_mac.tensor_desc(t)} has shape "
                                              f"{list(t.shape)}, expected rank 4")
-        n, h, w, cin = inp.shape
-        one, kh, kw, oc = flt.shape
+        cin, (one, _, _, oc) = inp.shape[3], flt.shape
         # TFLM trusts depth_multiplier from the options; a value that disagrees with the
         # shapes would make it index out of bounds, so reject it.
         if one != 1 or dm <= 0 or oc != cin * dm:
             raise _mac.shape_error(self, f"filter {list(flt.shape)} with depth_multiplier {dm} "
                                          f"does not match input depth {cin}")
-        out_h, pad_h = compute_padding(padding, h, kh, sh, dh)
-        out_w, pad_w = compute_padding(padding, w, kw, sw, dw)
-        if tuple(out.shape) != (n, out_h, out_w, oc):
-            raise _mac.shape_error(self, f"output shape {list(out.shape)}, expected "
-                                         f"{[n, out_h, out_w, oc]}")
-        _mac.check_bias(self, bias, oc)
-        scales, _ = _mac.filter_scales(self, flt, oc)
-        _mac.check_scales(self, inp, scales, out)
-        m, s = zip(*(depthwise_conv_2d_multiplier(inp.scale, sc, out.scale) for sc in scales))
-        _mac.check_shifts(self, s)
-        self.quant = PerChannelQuant(np.array(m, dtype=np.int32), np.array(s, dtype=np.int32))
-        self.params = DepthwiseConv2DParams(
-            input_offset=-inp.zero_point, output_offset=out.zero_point,
-            stride_w=sw, stride_h=sh, dilation_w=dw, dilation_h=dh, pad_w=pad_w, pad_h=pad_h,
-            depth_multiplier=dm, activation=_mac.activation(self, act, out))
+        pad_w, pad_h = _mac.window_geometry(self, window, inp, flt, out, oc)
+        scales, _ = _mac.check_weights(self, inp, flt, bias, out, oc)
+        self.quant, common = _mac.conv_constants(self, depthwise_conv_2d_multiplier, window, inp,
+                                                 out, scales, pad_w, pad_h)
+        self.params = DepthwiseConv2DParams(**vars(common), depth_multiplier=dm)
         self.output_shape = tuple(out.shape)
 
     def eval(self, inputs):

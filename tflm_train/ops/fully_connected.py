@@ -35,9 +35,7 @@ class FullyConnected(OpKernel):
                 or in_size // accum * units != out_size:
             raise _mac.shape_error(self, f"input {list(inp.shape)}, filter {list(flt.shape)} and "
                                          f"output {list(out.shape)} do not match")
-        _mac.check_bias(self, bias, units)
-        scales, per_channel = _mac.filter_scales(self, flt, units)
-        _mac.check_scales(self, inp, scales, out)
+        scales, per_channel = _mac.check_weights(self, inp, flt, bias, out, units)
         if per_channel:
             pairs = [fully_connected_multiplier(inp.scale, sc, out.scale) for sc in scales]
         else:

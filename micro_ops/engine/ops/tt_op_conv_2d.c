@@ -25,13 +25,8 @@ static tt_status tt_conv_2d_prepare(tt_op_ctx *ctx) {
   tt_status st = tt_mac_get_tensors(ctx, &input, &filter, &bias, &output);
   if (st != TT_OK) return st;
 
-  const tt_mac_window win = {
-      tt_op_option_i8(ctx, OPT_PADDING, TT_PADDING_SAME),
-      tt_op_option_i32(ctx, OPT_STRIDE_W, 0),
-      tt_op_option_i32(ctx, OPT_STRIDE_H, 0),
-      tt_op_option_i32(ctx, OPT_DILATION_W, 1),
-      tt_op_option_i32(ctx, OPT_DILATION_H, 1),
-      tt_op_option_i8(ctx, OPT_ACTIVATION, TT_ACT_NONE)};
+  const tt_mac_window win =
+      tt_mac_window_options(ctx, OPT_ACTIVATION, OPT_DILATION_W, OPT_DILATION_H);
   if (filter->rank != 4) return tt_op_fail(ctx, TT_ERR_SHAPE, "filter must have rank 4");
   const int32_t channels = filter->dims[0];
   int32_t pad_w = 0, pad_h = 0;
@@ -43,27 +38,13 @@ static tt_status tt_conv_2d_prepare(tt_op_ctx *ctx) {
     return tt_op_fail(ctx, TT_ERR_SHAPE, "input depth is not a whole number of filter groups");
   }
   int32_t per_channel = 0;
-  st = tt_mac_check_filter(ctx, filter, channels, &per_channel);
-  if (st != TT_OK) return st;
-  st = tt_mac_check_scales(ctx, input, filter, output);
-  if (st != TT_OK) return st;
-  st = tt_mac_check_bias(ctx, bias, channels);
+  st = tt_mac_check_weights(ctx, input, filter, bias, output, channels, &per_channel);
   if (st != TT_OK) return st;
 
   tt_conv_2d_op_data *d = (tt_conv_2d_op_data *)tt_op_alloc_persistent(ctx, sizeof(*d));
   if (!d) return tt_op_fail(ctx, TT_ERR_ARENA, "arena too small for op data");
-  st = tt_mac_requant(ctx, tt_conv_2d_multiplier, input, filter, output, channels, per_channel,
-                      &d->quant);
-  if (st != TT_OK) return st;
-  d->params.input_offset = -tt_tensor_zero_point(input, 0);
-  d->params.output_offset = tt_tensor_zero_point(output, 0);
-  d->params.stride_w = win.stride_w;
-  d->params.stride_h = win.stride_h;
-  d->params.dilation_w = win.dilation_w;
-  d->params.dilation_h = win.dilation_h;
-  d->params.pad_w = pad_w;
-  d->params.pad_h = pad_h;
-  st = tt_mac_activation(ctx, win.activation, output, &d->params.activation);
+  st = tt_mac_conv_constants(ctx, tt_conv_2d_multiplier, &win, input, filter, output, channels,
+                             per_channel, pad_w, pad_h, &d->quant, &d->params);
   if (st != TT_OK) return st;
   tt_op_set_data(ctx, d);
   return TT_OK;

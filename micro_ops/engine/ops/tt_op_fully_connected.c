@@ -33,11 +33,7 @@ static tt_status tt_fully_connected_prepare(tt_op_ctx *ctx) {
     return tt_op_fail(ctx, TT_ERR_SHAPE, "input, filter and output shapes do not match");
   }
   int32_t per_channel = 0;
-  st = tt_mac_check_filter(ctx, filter, units, &per_channel);
-  if (st != TT_OK) return st;
-  st = tt_mac_check_scales(ctx, input, filter, output);
-  if (st != TT_OK) return st;
-  st = tt_mac_check_bias(ctx, bias, units);
+  st = tt_mac_check_weights(ctx, input, filter, bias, output, units, &per_channel);
   if (st != TT_OK) return st;
   const float in_scale = tt_tensor_scale(input, 0), out_scale = tt_tensor_scale(output, 0);
   if (!per_channel && bias) {

@@ -85,6 +85,17 @@ tt_status tt_mac_check_bias(tt_op_ctx *ctx, const tt_tensor *bias, int32_t chann
   return TT_OK;
 }
 
+tt_mac_window tt_mac_window_options(tt_op_ctx *ctx, int32_t activation_opt,
+                                    int32_t dilation_w_opt, int32_t dilation_h_opt) {
+  const tt_mac_window win = {tt_op_option_i8(ctx, 0, TT_PADDING_SAME),
+                             tt_op_option_i32(ctx, 1, 0),
+                             tt_op_option_i32(ctx, 2, 0),
+                             tt_op_option_i32(ctx, dilation_w_opt, 1),
+                             tt_op_option_i32(ctx, dilation_h_opt, 1),
+                             tt_op_option_i8(ctx, activation_opt, TT_ACT_NONE)};
+  return win;
+}
+
 tt_status tt_mac_window_geometry(tt_op_ctx *ctx, const tt_mac_window *win, const tt_tensor *input,
                                  const tt_tensor *filter, const tt_tensor *output,
                                  int32_t out_channels, int32_t *pad_w, int32_t *pad_h) {
@@ -127,6 +138,16 @@ tt_status tt_mac_check_scales(tt_op_ctx *ctx, const tt_tensor *input, const tt_t
     }
   }
   return TT_OK;
+}
+
+tt_status tt_mac_check_weights(tt_op_ctx *ctx, const tt_tensor *input, const tt_tensor *filter,
+                               const tt_tensor *bias, const tt_tensor *output, int32_t channels,
+                               int32_t *per_channel) {
+  tt_status st = tt_mac_check_filter(ctx, filter, channels, per_channel);
+  if (st != TT_OK) return st;
+  st = tt_mac_check_scales(ctx, input, filter, output);
+  if (st != TT_OK) return st;
+  return tt_mac_check_bias(ctx, bias, channels);
 }
 
 tt_status tt_mac_check_shifts(tt_op_ctx *ctx, const int32_t *shift, int32_t n) {
@@ -174,4 +195,22 @@ tt_status tt_mac_requant(tt_op_ctx *ctx, tt_mac_multiplier_fn fn, const tt_tenso
   quant->multiplier = mult;
   quant->shift = shift;
   return TT_OK;
+}
+
+tt_status tt_mac_conv_constants(tt_op_ctx *ctx, tt_mac_multiplier_fn fn, const tt_mac_window *win,
+                                const tt_tensor *input, const tt_tensor *filter,
+                                const tt_tensor *output, int32_t channels, int32_t per_channel,
+                                int32_t pad_w, int32_t pad_h, tt_per_channel_quant *quant,
+                                tt_conv_2d_params *params) {
+  tt_status st = tt_mac_requant(ctx, fn, input, filter, output, channels, per_channel, quant);
+  if (st != TT_OK) return st;
+  params->input_offset = -tt_tensor_zero_point(input, 0);
+  params->output_offset = tt_tensor_zero_point(output, 0);
+  params->stride_w = win->stride_w;
+  params->stride_h = win->stride_h;
+  params->dilation_w = win->dilation_w;
+  params->dilation_h = win->dilation_h;
+  params->pad_w = pad_w;
+  params->pad_h = pad_h;
+  return tt_mac_activation(ctx, win->activation, output, &params->activation);
 }

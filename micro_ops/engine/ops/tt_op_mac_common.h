@@ -4,6 +4,7 @@
 #ifndef TT_OP_MAC_COMMON_H
 #define TT_OP_MAC_COMMON_H
 
+#include "tt_conv_2d.h"
 #include "tt_op.h"
 
 /* 2 or 3 inputs (bias optional, may be -1), 1 output; int8 input/output quantized per tensor. */
@@ -26,6 +27,11 @@ typedef struct {
   int32_t padding, stride_w, stride_h, dilation_w, dilation_h, activation;
 } tt_mac_window;
 
+/* Reads the window options: padding is field 0 and the strides fields 1-2 in both schema
+ * tables; the activation and dilation fields sit at different indices. */
+tt_mac_window tt_mac_window_options(tt_op_ctx *ctx, int32_t activation_opt,
+                                    int32_t dilation_w_opt, int32_t dilation_h_opt);
+
 /* Validates the window options and the rank-4 shapes, and computes the leading padding.
  * Checks that output is [n, out_h, out_w, out_channels]. */
 tt_status tt_mac_window_geometry(tt_op_ctx *ctx, const tt_mac_window *win, const tt_tensor *input,
@@ -36,6 +42,11 @@ tt_status tt_mac_window_geometry(tt_op_ctx *ctx, const tt_mac_window *win, const
  * non-negative: anything else has no meaningful requantization (and NaN is UB to convert). */
 tt_status tt_mac_check_scales(tt_op_ctx *ctx, const tt_tensor *input, const tt_tensor *filter,
                               const tt_tensor *output);
+
+/* tt_mac_check_filter, tt_mac_check_scales, tt_mac_check_bias, in that order. */
+tt_status tt_mac_check_weights(tt_op_ctx *ctx, const tt_tensor *input, const tt_tensor *filter,
+                               const tt_tensor *bias, const tt_tensor *output, int32_t channels,
+                               int32_t *per_channel);
 
 /* Shifts TFLite's MultiplyByQuantizedMultiplier can apply: -31..30 (a larger left shift
  * would overflow; only a malformed scale gets there). */
@@ -53,5 +64,14 @@ typedef void (*tt_mac_multiplier_fn)(float input_scale, float filter_scale, floa
 tt_status tt_mac_requant(tt_op_ctx *ctx, tt_mac_multiplier_fn fn, const tt_tensor *input,
                          const tt_tensor *filter, const tt_tensor *output, int32_t n,
                          int32_t per_channel, tt_per_channel_quant *quant);
+
+/* The constants CONV_2D and DEPTHWISE_CONV_2D derive alike: the requantization (tt_mac_requant
+ * into *quant), then *params: offsets, window, padding and the fused activation's range.
+ * tt_conv_2d_params holds exactly these shared fields; depthwise adds its depth multiplier. */
+tt_status tt_mac_conv_constants(tt_op_ctx *ctx, tt_mac_multiplier_fn fn, const tt_mac_window *win,
+                                const tt_tensor *input, const tt_tensor *filter,
+                                const tt_tensor *output, int32_t channels, int32_t per_channel,
+                                int32_t pad_w, int32_t pad_h, tt_per_channel_quant *quant,
+                                tt_conv_2d_params *params);
 
 #endif /* TT_OP_MAC_COMMON_H */
