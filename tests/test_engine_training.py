@@ -22,7 +22,7 @@ from test_malformed import SAN_ENV, SANITIZER_MARKERS, tt_run  # noqa: F401  (se
 from ai_edge_litert import schema_py_generated as schema
 
 from tflm_train import tflite_io
-from tflm_train.errors import ModelFormatError, UnsupportedOpError
+from tflm_train.errors import EngineError, ModelFormatError, ShapeError, UnsupportedOpError
 from tflm_train.kernels.training_util import GRAD_NONE, grad_accumulate, save_slice
 
 engine_c = pytest.importorskip("tflm_train.engine_c")
@@ -339,9 +339,9 @@ def test_variables_persist_across_invokes_and_reset_restores(poison):
     acc, acc_e, _ = eng.invoke([xs[1], ys[1]])
     np.testing.assert_array_equal(acc, xs[1])
     assert int(acc_e[0]) == -3
-    with pytest.raises(Exception, match="not a variable"):
+    with pytest.raises(EngineError, match="not a variable"):
         eng.set_tensor("x_exp", np.array([0], np.int32))
-    with pytest.raises(Exception, match="int8"):
+    with pytest.raises(ShapeError, match="int8"):
         eng.set_tensor("acc", np.zeros(16, np.int32))
     assert eng.tensor(eng.tensor_index("x_exp")) is None  # constants: no engine tensor
 
