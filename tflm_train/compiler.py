@@ -647,9 +647,12 @@ def requant_table(graph: ir.Graph) -> bytes:
 
 
 def compile_model(model: schema.ModelT, scheme: UpdateScheme, num_classes: int | None,
-                  optimizer: SGD, seed: int, qas: bool, source: str = ""):
+                  optimizer: SGD, seed: int, qas: bool, source: str = "", fuse: bool = True):
     comp = TrainingCompiler(model, scheme, num_classes, optimizer, seed, qas, source)
     out, resolved, info = comp.build()
+    if fuse:  # frozen conv chains run row by row (fusion.py): the forward peak shrinks
+        from .fusion import fuse as fuse_chains
+        info["fused"] = fuse_chains(out)
     classes = int(comp.graph.tensors[comp.logits].shape[-1])
     meta = metadata_dict(scheme, optimizer, seed, qas, classes, source)
     add_metadata(out, METADATA_NAME, bytes(flexbuffers.Dumps(meta)))

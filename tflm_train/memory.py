@@ -95,9 +95,11 @@ def memory_report(trainable, engine_bytes: int | None = -1) -> MemoryReport:
     n_ops = len(g.ops)
     live = []
     for k in range(n_ops):
-        roots = {p.alias.get(t, t) for t in p.live_at(k)}
-        live.append(int(sum(max(p.sizes[t] for t in p.offsets if p.alias.get(t, t) == r)
-                            for r in roots)))
+        by_root: dict[int, int] = {}   # in-place groups count their largest live member
+        for t in p.live_at(k):
+            r = p.alias.get(t, t)
+            by_root[r] = max(by_root.get(r, 0), p.sizes[t])
+        live.append(int(sum(by_root.values())))
     peak_op = int(np.argmax(live)) if live else 0
     at_peak: dict[str, int] = {}
     for t in p.live_at(peak_op):

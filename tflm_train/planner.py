@@ -4,7 +4,8 @@ Every non-constant, non-variable tensor of subgraph 0 gets an offset: graph inpu
 the start, graph outputs to the end, every other tensor from the op that writes it to the last
 op that reads it. Placement is greedy (largest first, lowest 16-byte-aligned offset that does
 not overlap a tensor whose lifetime overlaps). A RESHAPE output shares its input's memory when
-the input dies there. The plan is written as TFLM's ``OfflineMemoryAllocation`` metadata, so
+the input dies there; so does a TT_FUSED_CHAIN output whose row schedule allows it (the
+input, even the graph's image, is overwritten as it is consumed). The plan is written as TFLM's ``OfflineMemoryAllocation`` metadata, so
 the C engine (and TFLM) use these very offsets.
 """
 from __future__ import annotations
@@ -61,6 +62,13 @@ def lifetimes(graph: Graph) -> dict[int, tuple[int, int]]:
     return {t: (a, b) for t, (a, b) in life.items()}
 
 
+def _streams_in_place(graph: Graph, op) -> bool:
+    from .kernels.fused_chain import fused_chain_in_place
+    from .ops.fused_chain import FusedChain
+
+    return fused_chain_in_place(FusedChain(graph, op).stages, graph.tensors[op.inputs[0]].shape)
+
+
 def plan(graph: Graph) -> Plan:
     life = lifetimes(graph)
     sizes = {t: graph.tensors[t].nbytes for t in life}
@@ -72,6 +80,14 @@ def plan(graph: Graph) -> Plan:
             x, y = op.inputs[0], op.outputs[0]
             if x in life and y in life and life[x][1] == k and x not in io and y not in io \
                     and x not in alias.values():
+                alias[y] = x
+    # A fused chain streams its input: its output may take the input's memory (even the
+    # graph input's: the image is consumed) when the row schedule allows it.
+    for k, op in enumerate(graph.ops):
+        if op.opcode == "CUSTOM:TT_FUSED_CHAIN" and op.inputs and op.outputs:
+            x, y = op.inputs[0], op.outputs[0]
+            if x in life and y in life and life[x][1] == k and x not in graph.outputs \
+                    and x not in alias.values() and _streams_in_place(graph, op):
                 alias[y] = x
     root = {}
     for t in life:
@@ -87,19 +103,21 @@ def plan(graph: Graph) -> Plan:
     g_size = {r: max(_align(sizes[t]) for t in ts) for r, ts in groups.items()}
 
     order = sorted(groups, key=lambda r: (-g_size[r], g_life[r][0], r))
-    placed: list[tuple[int, int, int, int]] = []   # (offset, size, first, last)
+    # Members of a group share its offset but keep their own sizes and lifetimes, so a group
+    # whose image shrinks (a streamed chain's output inside its input) frees the rest.
+    placed: list[tuple[int, int, int, int]] = []   # (offset, size, first, last) per member
     g_off: dict[int, int] = {}
     for r in order:
-        a, b = g_life[r]
-        size = g_size[r]
-        busy = sorted((o, o + s) for o, s, fa, fb in placed if not (fb < a or fa > b))
+        members = [(_align(sizes[t]), life[t][0], life[t][1]) for t in groups[r]]
+        clash = [(o, s, m) for o, s, fa, fb in placed for m in members
+                 if not (fb < m[1] or fa > m[2])]
         off = 0
-        for lo, hi in busy:
-            if off + size <= lo:
+        for cand in sorted({0} | {_align(o + s) for o, s, _ in clash}):
+            if all(cand + m[0] <= o or cand >= o + s for o, s, m in clash):
+                off = cand
                 break
-            off = max(off, _align(hi))
         g_off[r] = off
-        placed.append((off, size, a, b))
+        placed.extend((off, size, fa, fb) for size, fa, fb in members)
     offsets = {t: g_off[root[t]] for t in life}
     peak = max((o + s for o, s, _, _ in placed), default=0)
     return Plan(offsets, sizes, life, peak, root)

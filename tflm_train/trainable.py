@@ -88,16 +88,18 @@ class TrainableModel:
 
 
 def convert(model, update="last-2", num_classes: int | None = None,
-            optimizer: SGD | None = None, seed: int = 0, qas: bool = True) -> TrainableModel:
+            optimizer: SGD | None = None, seed: int = 0, qas: bool = True,
+            fuse: bool = True) -> TrainableModel:
     """Turn an int8 model into a trainable one.
 
     update: an ``UpdateScheme``, its JSON dict, or a spec string ("bias", "last-2", "full",
     "sparse:bias=4,7=1/2", "paper:...", "@scheme.json"). num_classes replaces the classifier
     with a new seeded one. qas=False is the ablation without Quantization-Aware Scaling.
+    fuse=False keeps every frozen convolution a builtin op (no TT_FUSED_CHAIN: more memory).
     """
     src, name = _source_model(model)
     out, _, _ = compile_model(src, _scheme(update), num_classes, optimizer or SGD(),
-                              seed, qas, source=name)
+                              seed, qas, source=name, fuse=fuse)
     return TrainableModel(out, where=name)
 
 
@@ -112,7 +114,10 @@ def export_inference_model(trainable: TrainableModel, variables: dict[int, np.nd
     graph, image in, logits out, every unused tensor and buffer dropped, no custom ops."""
     import copy
 
+    from .fusion import unfuse
+
     model = copy.deepcopy(trainable.model)
+    unfuse(model)
     sg = model.subgraphs[0]
     forward = []
     for op in sg.operators:

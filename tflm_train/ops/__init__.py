@@ -41,7 +41,9 @@ _TRAINING = {
     "TT_GRAD_ACCUMULATE": "GradAccumulate",
 }
 _REGISTRY.update({f"CUSTOM:{code}": ("training", cls) for code, cls in _TRAINING.items()})
-TRAINING_OPS = tuple(_TRAINING)
+# forward custom ops the compiler emits to save memory (docs/train-format.md)
+_REGISTRY["CUSTOM:TT_FUSED_CHAIN"] = ("fused_chain", "FusedChain")
+TRAINING_OPS = tuple(_TRAINING) + ("TT_FUSED_CHAIN",)
 SUPPORTED_OPS = tuple(k for k in _REGISTRY if not k.startswith("CUSTOM:"))
 
 
