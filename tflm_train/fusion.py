@@ -20,7 +20,8 @@ from ai_edge_litert import schema_py_generated as schema
 
 from . import ir
 from .kernels.fused_chain import (CONV, DEPTHWISE, MAX_STAGES, FusedStage,
-                                  fused_chain_in_place, fused_chain_scratch_size)
+                                  fused_chain_in_place, fused_chain_scratch_size,
+                                  fused_chain_validate)
 from .ops import kernel_class
 from .ops.fused_chain import STAGE_KEYS, stage_options
 
@@ -53,7 +54,11 @@ def _stage(graph: ir.Graph, op: ir.Op) -> tuple[FusedStage, dict] | None:
          "h": y.shape[1], "w": y.shape[2], "c": y.shape[3],
          "padding": op.options.get("padding", 0),
          "activation": op.options.get("fused_activation_function", 0)}
-    return FusedStage(kind, p, k.quant, int(w.shape[1]), tuple(int(v) for v in y.shape[1:])), o
+    stage = FusedStage(kind, p, k.quant, int(w.shape[1]), int(w.shape[2]),
+                       tuple(int(v) for v in y.shape[1:]))
+    if fused_chain_validate([stage], x.shape):
+        return None
+    return stage, o
 
 
 def _chains(graph: ir.Graph) -> list[list[int]]:

@@ -107,9 +107,16 @@ class Layer:
 
 
 def trainable_layers(graph) -> list[Layer]:
-    """The CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED ops in execution order, as Layers."""
+    """The CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED ops in execution order, as Layers.
+    On a training graph, the stages of a TT_FUSED_CHAIN (frozen by construction) keep their
+    layer numbers: indices stay those of the source model."""
     layers = []
+    skipped = 0
     for op in graph.ops:
+        if op.opcode == "CUSTOM:TT_FUSED_CHAIN":
+            from flatbuffers import flexbuffers
+            skipped += int(flexbuffers.Loads(op.custom_options)["stages"])
+            continue
         if op.opcode not in LAYER_OPCODES:
             continue
         if len(op.inputs) < 2 or op.inputs[1] < 0:
@@ -123,7 +130,7 @@ def trainable_layers(graph) -> list[Layer]:
         else:
             # CONV_2D weight [O, kh, kw, I]; FULLY_CONNECTED weight [O, I]
             cin, cout = int(ws[-1]), int(ws[0])
-        layers.append(Layer(index=len(layers), op_index=op.index, opcode=op.opcode,
+        layers.append(Layer(index=len(layers) + skipped, op_index=op.index, opcode=op.opcode,
                             input=op.inputs[0], output=op.outputs[0], weight=op.inputs[1],
                             bias=bias, in_channels=cin, out_channels=cout, weight_shape=ws))
     return layers

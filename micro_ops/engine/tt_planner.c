@@ -5,7 +5,8 @@
  * outputs: to the end; scratch: during its op). Buffers are placed largest first, each at the
  * lowest 16-byte aligned offset that does not overlap a placed buffer whose lifetime overlaps.
  * The output of an op that may alias its input shares input 0's buffer when input 0 dies at
- * that op and is not a graph input or output.
+ * that op and is not a graph input or output (a streaming op, flag 2, may take a graph
+ * input's buffer: TT_FUSED_CHAIN consumes the image).
  *
  * Variables are not planned (persistent memory, see tt_engine.c). When the model carries TFLM's
  * OfflineMemoryAllocation metadata, every tensor with an offset >= 0 is placed there (after
@@ -110,7 +111,8 @@ static void alias_in_place(tt_engine *e, plan_buf *b) {
     if (in < 0 || in == out || planned_tensor(e, in) == NULL || planned_tensor(e, out) == NULL)
       continue;
     if ((b[in].flags | b[out].flags) & FLAG_OFFLINE) continue; /* the offline plan decides */
-    if ((b[in].flags | b[out].flags) & FLAG_GRAPH_INPUT) continue;
+    if ((b[in].flags | b[out].flags) & FLAG_GRAPH_INPUT && op->reg->output_may_alias_input != 2)
+      continue;
     if (b[in].flags & FLAG_GRAPH_OUTPUT) continue;
     if (b[in].last != i || b[out].first != i || b[out].alias >= 0) continue;
     int32_t root = root_of(b, in);
@@ -142,8 +144,10 @@ static int in_place_pair(const tt_engine *e, const plan_buf *b, int32_t in, int3
     return 0;
   const tt_op_ctx *op = &e->ops[i];
   if (!op->reg->output_may_alias_input || op->inputs.len < 1 || op->outputs.len < 1) return 0;
+  const int graph_input_ok = op->reg->output_may_alias_input == 2; /* a streaming op */
   return op_tensor(e, &op->inputs, 0) == in && op_tensor(e, &op->outputs, 0) == out &&
-         !((b[in].flags | b[out].flags) & FLAG_GRAPH_INPUT) && !(b[in].flags & FLAG_GRAPH_OUTPUT);
+         (graph_input_ok || !((b[in].flags | b[out].flags) & FLAG_GRAPH_INPUT)) &&
+         !(b[in].flags & FLAG_GRAPH_OUTPUT);
 }
 
 static const char *tensor_name(tt_engine *e, int32_t t) {

@@ -103,7 +103,8 @@ typedef struct {
   const char *name;     /* "CONV_2D" */
   tt_status (*prepare)(tt_op_ctx *ctx);
   tt_status (*eval)(tt_op_ctx *ctx);
-  /* Output 0 may share input 0's memory (RESHAPE; element-wise ops in place). */
+  /* 1: output 0 may share input 0's memory (RESHAPE; element-wise ops in place); 2: the
+   * same even when input 0 is a graph input (a streaming op that checks its own writes). */
   int32_t output_may_alias_input;
   /* CUSTOM ops (builtin_code 32): the model's custom_code this registration handles;
    * NULL for builtin ops. */
@@ -138,6 +139,8 @@ extern const tt_op_registration tt_op_mean_grad;
 extern const tt_op_registration tt_op_max_pool_2d_grad;
 extern const tt_op_registration tt_op_pad_grad;
 extern const tt_op_registration tt_op_grad_accumulate;
+/* Frozen convolution chains run row by row (CUSTOM TT_FUSED_CHAIN). */
+extern const tt_op_registration tt_op_fused_chain;
 
 #ifdef __cplusplus
 }

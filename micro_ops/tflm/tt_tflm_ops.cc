@@ -244,6 +244,7 @@ const TFLMRegistration kRegistrations[tflm_train::kNumTrainingOps] = {
     TT_TFLM_REGISTRATION(tt_op_max_pool_2d_grad),
     TT_TFLM_REGISTRATION(tt_op_pad_grad),
     TT_TFLM_REGISTRATION(tt_op_grad_accumulate),
+    TT_TFLM_REGISTRATION(tt_op_fused_chain),
 };
 
 }  // namespace

@@ -35,6 +35,7 @@ class FusedStage:
     params: Conv2DParams | DepthwiseConv2DParams
     quant: PerChannelQuant
     kernel_h: int
+    kernel_w: int
     out_shape: tuple[int, int, int]      # (h, w, c)
 
     @property
@@ -46,6 +47,27 @@ class FusedStage:
         """[lo, hi) input rows output row j reads (clipped to the input)."""
         top = j * self.params.stride_h - self.params.pad_h
         return max(0, top), min(in_h, top + self.window)
+
+
+def fused_chain_validate(stages: list[FusedStage], input_shape) -> str | None:
+    """None if the chain is well formed for this input (tt_fused_chain_validate), else why:
+    strides and dilations >= 1, padding >= 0, and every output row and column reads at least
+    one input row and column."""
+    if not 1 <= len(stages) <= MAX_STAGES or int(input_shape[0]) != 1:
+        return f"1..{MAX_STAGES} stages on a batch of 1"
+    h, w = int(input_shape[1]), int(input_shape[2])
+    for i, s in enumerate(stages):
+        p = s.params
+        oh, ow, oc = s.out_shape
+        if min(p.stride_h, p.stride_w, p.dilation_h, p.dilation_w) < 1 or \
+                min(p.pad_h, p.pad_w) < 0 or min(oh, ow, oc) < 1:
+            return f"stage {i}: strides and dilations must be >= 1, padding >= 0"
+        kw_eff = (s.kernel_w - 1) * p.dilation_w + 1
+        if s.window <= p.pad_h or kw_eff <= p.pad_w or (oh - 1) * p.stride_h - p.pad_h >= h \
+                or (ow - 1) * p.stride_w - p.pad_w >= w:
+            return f"stage {i}: strides, padding or output size leave rows or columns without input"
+        h, w = oh, ow
+    return None
 
 
 def fused_chain(stages: list[FusedStage], input: np.ndarray, filters, biases) -> np.ndarray:
@@ -104,5 +126,5 @@ def fused_chain_in_place(stages: list[FusedStage], input_shape) -> bool:
     return True
 
 
-__all__ = ["CONV", "DEPTHWISE", "MAX_STAGES", "FusedStage", "fused_chain",
+__all__ = ["CONV", "DEPTHWISE", "MAX_STAGES", "FusedStage", "fused_chain", "fused_chain_validate",
            "fused_chain_scratch_size", "fused_chain_in_place"]

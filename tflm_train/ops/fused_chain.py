@@ -13,7 +13,7 @@ import numpy as np
 from ..kernels.conv_2d import Conv2DParams, PerChannelQuant
 from ..kernels.depthwise_conv_2d import DepthwiseConv2DParams
 from ..kernels.fused_chain import (CONV, DEPTHWISE, MAX_STAGES, FusedStage, fused_chain,
-                                   fused_chain_scratch_size)
+                                   fused_chain_scratch_size, fused_chain_validate)
 from .training import TrainingOp
 
 # per-stage option keys; padding/activation are the builtin enums, kept for export
@@ -62,9 +62,12 @@ class FusedChain(TrainingOp):
             else:
                 raise self.unsupported(f"stage {i}: kind {o['kind']} (0 conv, 1 depthwise)")
             q = PerChannelQuant(np.asarray(mult.data, np.int32), np.asarray(shift.data, np.int32))
-            self.stages.append(FusedStage(o["kind"], p, q, int(w.shape[1]),
+            self.stages.append(FusedStage(o["kind"], p, q, int(w.shape[1]), int(w.shape[2]),
                                           (o["h"], o["w"], o["c"])))
             c_in = o["c"]
+        why = fused_chain_validate(self.stages, self.input(0).shape)
+        if why:
+            raise self.unsupported(why)
         y = self.output(0)
         if tuple(y.shape[1:]) != self.stages[-1].out_shape:
             raise self.unsupported(f"output {list(y.shape)} differs from the last stage's "
