@@ -1,10 +1,10 @@
 /* TT_FUSED_CHAIN glue: a chain of frozen convolutions run row by row (docs/train-format.md).
+ * A forward op, named with the training ops because only the training compiler emits it.
  * Inputs: x, then per stage (filter, bias or -1, multiplier int32[c], shift int32[c]);
  * outputs: y, scratch. Options: "stages" and per stage i "s<i>_<key>" (ops/fused_chain.py
  * STAGE_KEYS). Nothing is kept in the arena: eval re-reads the options (integers) and the
  * constants from the model. Python twin: tflm_train/ops/fused_chain.py. */
 #include "tt_fused_chain.h"
-#include "tt_op_mac_common.h"
 #include "tt_op_train_common.h"
 
 /* Option `key` of stage i ("s<i>_<key>"; i < 8, so one digit). */
@@ -112,8 +112,11 @@ static tt_status prepare(tt_op_ctx *ctx) {
     return tt_op_fail(ctx, TT_ERR_SHAPE, "a stage's strides, padding or output size leave "
                       "output rows or columns without input");
   for (int32_t i = 0; i < p.num_stages; ++i) {
-    st = tt_mac_check_shifts(ctx, p.stage[i].quant.shift, p.stage[i].output_dims.c);
-    if (st != TT_OK) return st;
+    for (int32_t c = 0; c < p.stage[i].output_dims.c; ++c) {
+      const int32_t m = p.stage[i].quant.multiplier[c], s = p.stage[i].quant.shift[c];
+      if (m < 0 || s < -31 || s > 30)
+        return tt_op_fail(ctx, TT_ERR_MODEL, "a stage's requantization constant is out of range");
+    }
   }
   const int32_t need = tt_fused_chain_scratch_size(&p);
   if (need < 0) return tt_op_fail(ctx, TT_ERR_SHAPE, "scratch too large");
