@@ -18,7 +18,7 @@
 namespace tflm_train {
 
 // Number of TT_* custom ops (docs/train-format.md); AddTrainingOps adds all of them.
-constexpr int kNumTrainingOps = 12;
+constexpr int kNumTrainingOps = 15;
 
 // Registration i, 0 <= i < kNumTrainingOps (custom_name is its TT_* code); nullptr otherwise.
 const TFLMRegistration* TrainingOpRegistration(int i);
