@@ -37,8 +37,8 @@ ADAPTER_API = {"tt_tensor_scale", "tt_tensor_zero_point", "tt_op_index", "tt_op_
                "tt_op_num_outputs", "tt_op_input", "tt_op_output", "tt_op_option_i8",
                "tt_op_option_i32", "tt_op_option_f32", "tt_op_option_i32_vector",
                "tt_op_custom_i32", "tt_op_custom_find_i32", "tt_op_alloc_persistent",
-               "tt_op_set_data", "tt_op_data", "tt_op_request_scratch", "tt_op_scratch",
-               "tt_op_fail"}
+               "tt_op_flash_quant", "tt_op_set_data", "tt_op_data", "tt_op_request_scratch",
+               "tt_op_scratch", "tt_op_fail"}
 PASS = "~~~ALL TESTS PASSED~~~"
 
 

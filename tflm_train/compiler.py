@@ -36,7 +36,7 @@ from .kernels.pooling_backward import (average_pool_2d_backward_scratch_size,
 from .kernels.update import momentum_q15, update_factors, update_lr
 from .ops import kernel_class
 from .planner import OFFLINE_PLAN_NAME, plan
-from .schemes import ResolvedScheme, UpdateScheme, resolve, trainable_layers
+from .schemes import SPLIT_OPCODES, ResolvedScheme, UpdateScheme, resolve, trainable_layers
 
 FORMAT_VERSION = 1
 METADATA_NAME = "tflm_train"
@@ -50,6 +50,8 @@ CLAMPED_OPS = MAC_OPS + ("ADD",)
 # Trailing ops the training graph drops: the loss works on the logits before them.
 TRAILING_OPS = ("SOFTMAX", "DEQUANTIZE")
 TRAINABLE_OPS = MAC_OPS + ("ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D", "MEAN", "RESHAPE", "PAD")
+# builtin MAC op → the custom code of its split-filter form (partially trainable weights)
+SPLIT_CODES = {builtin: code.removeprefix("CUSTOM:") for code, builtin in SPLIT_OPCODES.items()}
 
 
 @dataclass
@@ -241,6 +243,7 @@ class TrainingCompiler:
         self.ed = _ModelEditor(self.model)
         self.resolved = resolved
         self.updates = {u.layer.op_index: u for u in resolved.layers}
+        self.split: dict[int, tuple[int, int]] = {}  # op index → (weight slice, frozen rest)
         self.logits = logits
         forward_ops = [i for i in range(len(graph.ops))
                        if i <= classifier.op_index or i in kept_tail]
@@ -374,9 +377,18 @@ class TrainingCompiler:
         act = getattr(k.params, "activation", (-128, 127))
         return int(act[0]), int(act[1])
 
+    def _trainable_channels(self, u) -> int:
+        """Entries of the weight's last axis the update writes (the first ones): ic_count
+        input channels (depthwise: their ic_count * depth_multiplier filter channels)."""
+        if not u.update_weights:
+            return 0
+        m = self._depth_multiplier(u.layer) if u.layer.is_depthwise else 1
+        return int(u.ic_count * m)
+
     def _make_trainable(self, i, u) -> None:
         """Weights (when updated) and bias become variable tensors in SRAM; a missing bias
-        that must train is added as a zero variable."""
+        that must train is added as a zero variable. Partially trainable weights are split
+        (_split_weight): only their trainable slice is a variable."""
         sg = self.ed.sg
         L = u.layer
 
@@ -387,7 +399,10 @@ class TrainingCompiler:
             t.isVariable = True
 
         if u.update_weights:
-            own_variable(L.weight)
+            if self._trainable_channels(u) < L.weight_shape[-1]:
+                self._split_weight(i, u)
+            else:
+                own_variable(L.weight)
         if u.update_bias:
             if L.bias is None:
                 w = self.graph.tensors[L.weight]
@@ -400,9 +415,60 @@ class TrainingCompiler:
                 op = sg.operators[i]
                 # the IR graph keeps the bias-less op (its kernel prepare needs only tensors it
                 # knows); the backward op reads the new bias from the edited operator
-                op.inputs = np.array(list(op.inputs[:2]) + [b], dtype=np.int32)
+                op.inputs = np.array(list(op.inputs[:3 if i in self.split else 2]) + [b],
+                                     dtype=np.int32)
             else:
                 own_variable(L.bias)
+
+    def _split_weight(self, i, u) -> None:
+        """The trainable slice W[..., :k] in SRAM, the frozen rest W[..., k:] in flash: the
+        slice becomes a new variable tensor, the rest takes the weight tensor's place (a new
+        tensor if another op reads it too), and the op becomes its split-filter form
+        (TT_CONV_2D & co, docs/train-format.md) with the builtin options as custom options."""
+        ed, sg, L = self.ed, self.ed.sg, u.layer
+        w = self.graph.tensors[L.weight]
+        k = self._trainable_channels(u)
+        q = w.quant
+        last = len(w.shape) - 1
+        per_axis = q.per_channel and q.axis == last  # depthwise per channel: scales split too
+
+        def quant(part):
+            return ((q.scale[part], q.zero_point[part], last) if per_axis
+                    else (q.scale, q.zero_point, q.axis))
+
+        data = np.asarray(w.data)
+        trainable = ed.tensor(f"{w.name}/trainable", data[..., :k].shape, np.int8,
+                              data=data[..., :k], quant=quant(slice(0, k)), variable=True)
+        rest = data[..., k:]
+        if sum(L.weight in op.inputs for op in self.graph.ops) == 1:
+            frozen = L.weight
+            t = sg.tensors[frozen]
+            t.shape = np.array(rest.shape, dtype=np.int32)
+            t.shapeSignature = None
+            scale, zp, axis = quant(slice(k, None))
+            t.quantization.scale = np.asarray(scale, np.float32)
+            t.quantization.zeroPoint = np.asarray(zp, np.int64)
+            t.quantization.quantizedDimension = axis
+            raw = np.frombuffer(np.ascontiguousarray(rest).tobytes(), dtype=np.uint8).copy()
+            if sum(o.buffer == t.buffer for o in sg.tensors) == 1:
+                self.model.buffers[t.buffer].data = raw  # no longer holds the whole weight
+            else:
+                t.buffer = ed.buffer(raw)
+        else:
+            frozen = ed.tensor(f"{w.name}/frozen", rest.shape, np.int8, data=rest,
+                               quant=quant(slice(k, None)))
+        op, src = sg.operators[i], self.graph.ops[i]
+        bias = int(op.inputs[2]) if len(op.inputs) > 2 else -1
+        op.opcodeIndex = ed.opcode(custom=SPLIT_CODES[src.opcode])
+        op.inputs = np.array([L.input, trainable, frozen] + ([bias] if bias >= 0 else []),
+                             dtype=np.int32)
+        op.builtinOptionsType = 0
+        op.builtinOptions = None
+        opts = {key: int(v) for key, v in src.options.items()
+                if isinstance(v, (bool, int, np.integer))}
+        op.customOptions = np.frombuffer(bytes(flexbuffers.Dumps(opts)), dtype=np.uint8)
+        op.customOptionsFormat = schema.CustomOptionsFormat.FLEXBUFFERS
+        self.split[i] = (trainable, frozen)
 
     def _loss_options(self, p) -> dict:
         return {k: int(v) for k, v in vars(p).items()}
@@ -524,11 +590,8 @@ class TrainingCompiler:
             opts.update(stride_h=pp.stride_h, stride_w=pp.stride_w, pad_h=pp.pad_h,
                         pad_w=pp.pad_w, dilation_h=pp.dilation_h, dilation_w=pp.dilation_w)
         if op.opcode == "DEPTHWISE_CONV_2D":
-            m = int(pp.depth_multiplier)
-            opts["depth_multiplier"] = m
-            opts["channels"] = int(u.ic_count * m) if u.update_weights else 0
-        else:
-            opts["channels"] = int(u.ic_count) if u.update_weights else 0
+            opts["depth_multiplier"] = int(pp.depth_multiplier)
+        opts["channels"] = self._trainable_channels(u)
 
         def const_i32(name, arr):
             return ed.tensor(name, (len(arr),), np.int32, data=np.asarray(arr, dtype=np.int32))
@@ -563,8 +626,9 @@ class TrainingCompiler:
             # the kernel's int32 accumulators (planned for this op only, see _scratch)
             outs = [gx, ex, self._scratch(f"{x.name}/op{i}", q_scratch(x.shape))]
             result[L.input] = (gx, ex)
+        edited = self.ed.sg.operators[i].inputs
         bias = L.bias if L.bias is not None else (
-            int(self.ed.sg.operators[i].inputs[2]) if len(self.ed.sg.operators[i].inputs) > 2 else -1)
+            int(edited[-1]) if len(edited) > (3 if i in self.split else 2) else -1)
         w_vel = b_vel = -1
         mq15 = momentum_q15(self.optimizer.momentum) if self.optimizer.momentum else 0
         if mq15:
@@ -576,9 +640,10 @@ class TrainingCompiler:
             if u.update_bias:
                 b_vel = ed.tensor(f"velocity/{w.name}/bias", (n_out,), np.int32, variable=True,
                                   data=np.zeros(n_out, np.int32))
-        inputs = [gy, ey, mask if mask is not None else -1, -1, L.weight, bias,
+        weights, frozen = self.split.get(i, (L.weight, None))
+        inputs = [gy, ey, mask if mask is not None else -1, -1, weights, bias,
                   saved_x if saved_x is not None else -1, w_mult, w_shift, b_mult, b_shift, r,
-                  state, w_vel, b_vel]
+                  state, w_vel, b_vel] + ([frozen] if frozen is not None else [])
         code = {"CONV_2D": "TT_CONV_2D_GRAD", "DEPTHWISE_CONV_2D": "TT_DEPTHWISE_CONV_2D_GRAD",
                 "FULLY_CONNECTED": "TT_FULLY_CONNECTED_GRAD"}[op.opcode]
         new_ops.append(ed.custom_op(code, inputs, outs, opts))
@@ -625,7 +690,7 @@ def requant_table(graph: ir.Graph) -> bytes:
     Values are the numpy glue's (the C prepare helpers' twins); the C engine verifies them."""
     entries = []
     for op in graph.ops:
-        if op.opcode in MAC_OPS:
+        if op.opcode in MAC_OPS or op.opcode in SPLIT_OPCODES:
             q = kernel_class(op.opcode)(graph, op).quant
             entries.append((op.index, np.asarray(q.multiplier, np.int32),
                             np.asarray(q.shift, np.int32)))

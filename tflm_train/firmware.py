@@ -687,18 +687,20 @@ def step_macs(graph) -> dict[str, int]:
             continue
         opts = flexbuffers.Loads(op.custom_options) if op.custom_options else {}
         g_out = graph.tensors[op.inputs[0]]
-        w = graph.tensors[op.inputs[4]]
+        shape = graph.tensors[op.inputs[4]].shape
+        if len(op.inputs) > 15 and op.inputs[15] >= 0:  # split filter: + its frozen rest
+            shape = shape[:-1] + (shape[-1] + graph.tensors[op.inputs[15]].shape[-1],)
         n_out = int(np.prod(g_out.shape, dtype=np.int64))
         if kind == "TT_CONV_2D_GRAD":
-            per_out, cin = int(np.prod(w.shape[1:3])), int(w.shape[3])
+            per_out, cin = int(np.prod(shape[1:3])), int(shape[3])
             full = n_out * per_out * cin
             wgrad = n_out * per_out * int(opts.get("channels", cin))
         elif kind == "TT_DEPTHWISE_CONV_2D_GRAD":
-            per_out = int(w.shape[1] * w.shape[2])
+            per_out = int(shape[1] * shape[2])
             full = n_out * per_out
-            wgrad = full * int(opts.get("channels", w.shape[3])) // int(w.shape[3])
+            wgrad = full * int(opts.get("channels", shape[3])) // int(shape[3])
         else:
-            cin = int(w.shape[-1])
+            cin = int(shape[-1])
             full = n_out * cin
             wgrad = n_out * int(opts.get("channels", cin))
         if opts.get("update_weights"):

@@ -61,6 +61,12 @@ from pathlib import Path
 from .errors import TflmTrainError
 
 LAYER_OPCODES = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+# In a training graph, the forward op of a partially trainable layer: the builtin op with its
+# filter split along the last axis into the trainable slice and the frozen rest
+# (docs/train-format.md). Inputs: x, filter slice, filter rest, bias (optional).
+SPLIT_OPCODES = {"CUSTOM:TT_CONV_2D": "CONV_2D",
+                 "CUSTOM:TT_DEPTHWISE_CONV_2D": "DEPTHWISE_CONV_2D",
+                 "CUSTOM:TT_FULLY_CONNECTED": "FULLY_CONNECTED"}
 ALLOWED_RATIOS = (1.0, 0.5, 0.25, 0.125)
 ALL = "all"
 
@@ -84,18 +90,20 @@ class SchemeError(TflmTrainError, ValueError):
 
 @dataclass(frozen=True)
 class Layer:
-    """One trainable-capable op (CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED)."""
+    """One trainable-capable op (CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED, or its
+    split-filter form in a training graph)."""
 
     index: int            # layer index (0-based, execution order)
     op_index: int         # index of the op in graph.ops
-    opcode: str
+    opcode: str           # the builtin name, also for a split-filter op
     input: int            # activation input tensor
     output: int           # output tensor
-    weight: int           # weight tensor
+    weight: int           # weight tensor (the trainable slice of a split filter)
     bias: int | None      # bias tensor, None when the op has none
     in_channels: int
     out_channels: int
-    weight_shape: tuple[int, ...]
+    weight_shape: tuple[int, ...]   # the whole weight's
+    frozen_weight: int | None = None  # the frozen rest of a split filter
 
     @property
     def is_depthwise(self) -> bool:
@@ -107,9 +115,10 @@ class Layer:
 
 
 def trainable_layers(graph) -> list[Layer]:
-    """The CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED ops in execution order, as Layers.
-    On a training graph, the stages of a TT_FUSED_CHAIN (frozen by construction) keep their
-    layer numbers: indices stay those of the source model."""
+    """The CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED ops (and their split-filter forms,
+    SPLIT_OPCODES) in execution order, as Layers. On a training graph, the stages of a
+    TT_FUSED_CHAIN (frozen by construction) keep their layer numbers: indices stay those of
+    the source model."""
     layers = []
     skipped = 0
     for op in graph.ops:
@@ -117,22 +126,29 @@ def trainable_layers(graph) -> list[Layer]:
             from flatbuffers import flexbuffers
             skipped += int(flexbuffers.Loads(op.custom_options)["stages"])
             continue
-        if op.opcode not in LAYER_OPCODES:
+        split = op.opcode in SPLIT_OPCODES
+        if op.opcode not in LAYER_OPCODES and not split:
             continue
-        if len(op.inputs) < 2 or op.inputs[1] < 0:
+        if len(op.inputs) < 2 + split or min(op.inputs[1:2 + split]) < 0:
             raise SchemeError(f"op {op.index} ({op.opcode}) has no weight tensor")
+        opcode = SPLIT_OPCODES.get(op.opcode, op.opcode)
         x, w = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
-        bias = op.inputs[2] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+        b = 2 + split
+        bias = op.inputs[b] if len(op.inputs) > b and op.inputs[b] >= 0 else None
         ws = tuple(w.shape)
-        if op.opcode == "DEPTHWISE_CONV_2D":
+        rest = op.inputs[2] if split else None
+        if split:
+            ws = ws[:-1] + (ws[-1] + graph.tensors[rest].shape[-1],)
+        if opcode == "DEPTHWISE_CONV_2D":
             # weight [1, kh, kw, C*m]; the ratio counts input channels
             cin, cout = int(x.shape[-1]), int(ws[-1])
         else:
             # CONV_2D weight [O, kh, kw, I]; FULLY_CONNECTED weight [O, I]
             cin, cout = int(ws[-1]), int(ws[0])
-        layers.append(Layer(index=len(layers) + skipped, op_index=op.index, opcode=op.opcode,
+        layers.append(Layer(index=len(layers) + skipped, op_index=op.index, opcode=opcode,
                             input=op.inputs[0], output=op.outputs[0], weight=op.inputs[1],
-                            bias=bias, in_channels=cin, out_channels=cout, weight_shape=ws))
+                            bias=bias, in_channels=cin, out_channels=cout, weight_shape=ws,
+                            frozen_weight=rest))
     return layers
 
 

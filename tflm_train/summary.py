@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .ir import Graph
+from .schemes import SPLIT_OPCODES
 
 _OPTION_KEYS = ("padding", "stride_h", "stride_w", "dilation_h_factor", "dilation_w_factor",
                 "depth_multiplier", "filter_height", "filter_width", "fused_activation_function",
@@ -13,17 +14,21 @@ _ACT = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN
 
 
 def op_macs(graph: Graph, op) -> int:
-    """Multiply-accumulates of one op (conv, depthwise, fully connected; 0 for the rest)."""
-    if op.opcode not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") or len(op.inputs) < 2:
+    """Multiply-accumulates of one op (conv, depthwise, fully connected, also with a split
+    filter; 0 for the rest)."""
+    opcode = SPLIT_OPCODES.get(op.opcode, op.opcode)
+    if opcode not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") or len(op.inputs) < 2:
         return 0
     out = graph.tensors[op.outputs[0]]
-    w = graph.tensors[op.inputs[1]]
+    shape = graph.tensors[op.inputs[1]].shape
+    if op.opcode in SPLIT_OPCODES:  # the whole filter: slice + rest along the last axis
+        shape = shape[:-1] + (shape[-1] + graph.tensors[op.inputs[2]].shape[-1],)
     n_out = int(np.prod(out.shape, dtype=np.int64))
-    if op.opcode == "CONV_2D":
-        return n_out * int(np.prod(w.shape[1:], dtype=np.int64))
-    if op.opcode == "DEPTHWISE_CONV_2D":
-        return n_out * int(w.shape[1] * w.shape[2])
-    return n_out * int(w.shape[-1])
+    if opcode == "CONV_2D":
+        return n_out * int(np.prod(shape[1:], dtype=np.int64))
+    if opcode == "DEPTHWISE_CONV_2D":
+        return n_out * int(shape[1] * shape[2])
+    return n_out * int(shape[-1])
 
 
 def _options_text(opts: dict) -> str:

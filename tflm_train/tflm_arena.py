@@ -18,6 +18,7 @@ import numpy as np
 
 from . import tflite_io
 from .planner import OFFLINE_PLAN_NAME
+from .schemes import SPLIT_OPCODES
 
 # Upper bounds of TFLM's structures on a 64-bit host (sizeof rounded up to 16).
 FIXED = 2048            # MicroAllocator, GreedyMemoryPlanner, arena allocators, subgraph
@@ -82,6 +83,9 @@ def estimate(model_bytes: bytes) -> TflmArena:
         bookkeeping += PER_OP
         if name.startswith("CUSTOM:"):
             bookkeeping += TRAINING_OP_DATA
+            if name in SPLIT_OPCODES and op.outputs is not None:  # forward MAC: its constants
+                out = sg.tensors[int(op.outputs[0])]
+                bookkeeping += _align(PER_CHANNEL * int(out.shape[-1]))
             continue
         builtins.add(name)
         bookkeeping += BUILTIN_OP_DATA

@@ -10,9 +10,9 @@ from flatbuffers import flexbuffers
 from ai_edge_litert import schema_py_generated as schema
 
 from . import ir, tflite_io
-from .compiler import METADATA_NAME, SGD, compile_model, read_metadata
+from .compiler import METADATA_NAME, SGD, _ModelEditor, compile_model, read_metadata
 from .errors import ModelFormatError
-from .schemes import UpdateScheme, parse_spec
+from .schemes import SPLIT_OPCODES, UpdateScheme, parse_spec
 
 
 def _scheme(update) -> UpdateScheme:
@@ -111,7 +111,8 @@ def load_trainable(path) -> TrainableModel:
 
 def export_inference_model(trainable: TrainableModel, variables: dict[int, np.ndarray]) -> bytes:
     """Plain int8 model with the trained parameters: the forward builtin ops of the training
-    graph, image in, logits out, every unused tensor and buffer dropped, no custom ops."""
+    graph, image in, logits out, every unused tensor and buffer dropped, no custom ops (a
+    split-filter op becomes its builtin op again, its two filter parts joined)."""
     import copy
 
     from .fusion import unfuse
@@ -119,24 +120,73 @@ def export_inference_model(trainable: TrainableModel, variables: dict[int, np.nd
     model = copy.deepcopy(trainable.model)
     unfuse(model)
     sg = model.subgraphs[0]
-    forward = []
-    for op in sg.operators:
-        name = tflite_io.opcode_name(model, op.opcodeIndex)
-        if name == "CUSTOM:TT_SOFTMAX_XENT":
-            break
-        if not name.startswith("CUSTOM:"):
-            forward.append(op)
     for idx, value in variables.items():
         t = sg.tensors[idx]
         t.isVariable = False
         model.buffers[t.buffer].data = np.frombuffer(np.ascontiguousarray(value).tobytes(),
                                                      dtype=np.uint8).copy()
+    forward = []
+    for op in sg.operators:
+        name = tflite_io.opcode_name(model, op.opcodeIndex)
+        if name == "CUSTOM:TT_SOFTMAX_XENT":
+            break
+        if name in SPLIT_OPCODES:
+            _join_split_op(model, op, SPLIT_OPCODES[name])
+            forward.append(op)
+        elif not name.startswith("CUSTOM:"):
+            forward.append(op)
     sg.operators = forward
     sg.inputs = np.array(sg.inputs[:1], dtype=np.int32)
     sg.outputs = np.array(sg.outputs[:1], dtype=np.int32)
     _prune(model)
     model.metadata = None
     return tflite_io.write_model(model)
+
+
+_BUILTIN_OPTIONS = {
+    "CONV_2D": (schema.Conv2DOptionsT, schema.BuiltinOptions.Conv2DOptions),
+    "DEPTHWISE_CONV_2D": (schema.DepthwiseConv2DOptionsT,
+                          schema.BuiltinOptions.DepthwiseConv2DOptions),
+    "FULLY_CONNECTED": (schema.FullyConnectedOptionsT, schema.BuiltinOptions.FullyConnectedOptions),
+}
+
+
+def _join_split_op(model: schema.ModelT, op: schema.OperatorT, builtin: str) -> None:
+    """A split-filter op (TT_CONV_2D & co) → its builtin op on the joined filter: the frozen
+    rest's tensor takes the whole weight (slice then rest along the last axis) under the
+    weight's own name; the custom options become the builtin options."""
+    sg = model.subgraphs[0]
+    x, s_idx, r_idx = (int(i) for i in op.inputs[:3])
+    bias = int(op.inputs[3]) if len(op.inputs) > 3 else -1
+    s, r = sg.tensors[s_idx], sg.tensors[r_idx]
+
+    def data(t):
+        return np.frombuffer(np.asarray(model.buffers[t.buffer].data, np.uint8).tobytes(),
+                             np.int8).reshape(tuple(t.shape))
+
+    whole = np.concatenate((data(s), data(r)), axis=-1)
+    q = s.quantization
+    if len(q.scale) > 1 and q.quantizedDimension == len(s.shape) - 1:  # scales split too
+        r.quantization.scale = np.concatenate((q.scale, r.quantization.scale))
+        r.quantization.zeroPoint = np.concatenate((q.zeroPoint, r.quantization.zeroPoint))
+    r.shape = np.array(whole.shape, dtype=np.int32)
+    r.shapeSignature = None
+    name = s.name.decode() if isinstance(s.name, bytes) else str(s.name)
+    r.name = name.removesuffix("/trainable").encode()
+    r.buffer = _ModelEditor(model).buffer(whole)
+    cls, kind = _BUILTIN_OPTIONS[builtin]
+    opts = cls()
+    for key, value in (flexbuffers.Loads(bytes(op.customOptions)) if op.customOptions is not None
+                       else {}).items():
+        attr = key.split("_")[0] + "".join(w.capitalize() for w in key.split("_")[1:])
+        if hasattr(opts, attr):
+            setattr(opts, attr, bool(value) if isinstance(getattr(opts, attr), bool) else value)
+    op.opcodeIndex = _ModelEditor(model).opcode(builtin=getattr(schema.BuiltinOperator, builtin))
+    op.inputs = np.array([x, r_idx] + ([bias] if bias >= 0 else []), dtype=np.int32)
+    op.builtinOptionsType = kind
+    op.builtinOptions = opts
+    op.customOptions = None
+    op.customOptionsFormat = schema.CustomOptionsFormat.FLEXBUFFERS
 
 
 def _prune(model: schema.ModelT) -> None:

@@ -54,6 +54,9 @@ static const tt_op_registration *const kCustomOps[] = {
     &tt_op_pad_grad,
     &tt_op_grad_accumulate,
     &tt_op_fused_chain,
+    &tt_op_split_conv_2d,
+    &tt_op_split_depthwise_conv_2d,
+    &tt_op_split_fully_connected,
 };
 
 const tt_op_registration *tt_resolve_custom(const char *code, size_t len) {

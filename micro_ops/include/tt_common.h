@@ -41,6 +41,17 @@ typedef struct {
   const int32_t *shift;
 } tt_per_channel_quant;
 
+/* An int8 filter stored in two arrays split along its last axis (a partially trainable
+ * weight, docs/train-format.md): entries [..., 0:split) in `slice` (the trainable part, in
+ * SRAM), [..., split:depth) in `rest` (frozen, in flash), each row-major with its own last
+ * dimension (split and depth - split). The *_split kernels take it with the whole filter's
+ * dims; split == depth (rest unused, may be NULL) is an ordinary filter. */
+typedef struct {
+  const int8_t *slice;
+  const int8_t *rest;
+  int32_t split;
+} tt_split_filter;
+
 /* Values of the TFLite schema enums (ActivationFunctionType, Padding). */
 enum { TT_ACT_NONE = 0, TT_ACT_RELU = 1, TT_ACT_RELU_N1_TO_1 = 2, TT_ACT_RELU6 = 3 };
 enum { TT_PADDING_SAME = 0, TT_PADDING_VALID = 1 };

@@ -26,6 +26,15 @@ tt_status tt_conv_2d(const tt_conv_2d_params *params, const tt_per_channel_quant
                      const int8_t *filter, const int32_t *bias, const tt_dims *output_dims,
                      int8_t *output);
 
+/* tt_conv_2d with the filter stored in two parts along its depth (tt_split_filter;
+ * filter_dims are the whole filter's): the same bits as tt_conv_2d on the joined filter.
+ * Within each group, filter channels [0, split) read the group's first `split` input
+ * channels from filter->slice, the rest from filter->rest. No scratch. */
+tt_status tt_conv_2d_split(const tt_conv_2d_params *params, const tt_per_channel_quant *quant,
+                           const tt_dims *input_dims, const int8_t *input,
+                           const tt_dims *filter_dims, const tt_split_filter *filter,
+                           const int32_t *bias, const tt_dims *output_dims, int8_t *output);
+
 /* Prepare time: requantization constant of one output channel, as TFLite's
  * PopulateConvolutionQuantizationParams (scales widened to double, then multiplied). */
 void tt_conv_2d_multiplier(float input_scale, float filter_scale, float output_scale,

@@ -32,9 +32,20 @@ tt_status tt_conv_2d_backward_input(const tt_conv_2d_params *params,
                                     const tt_dims *input_dims, int32_t *scratch,
                                     int8_t *input_grad, int32_t *input_grad_exponent);
 
+/* The same with the filter stored in two parts along its depth (tt_split_filter; filter_dims
+ * are the whole filter's): same bits as the joined filter. */
+tt_status tt_conv_2d_backward_input_split(const tt_conv_2d_params *params,
+                                          const tt_backward_input_quant *quant,
+                                          const tt_dims *grad_dims, const int8_t *grad,
+                                          int32_t grad_exponent, const tt_dims *filter_dims,
+                                          const tt_split_filter *filter,
+                                          const tt_dims *input_dims, int32_t *scratch,
+                                          int8_t *input_grad, int32_t *input_grad_exponent);
+
 /* Weight and bias gradients fused with the in-place update. input is the saved forward input
  * holding only the first ic = input_dims->c <= filter_dims->c channels (compact); the
- * trainable slice is filter[:, :, :, :ic] (row stride filter_dims->c), plus all c_out biases.
+ * trainable slice is filter[:, :, :, :ic] (row stride filter_dims->c; a split filter passes its
+ * slice alone, filter_dims then [c_out, kh, kw, ic]), plus all c_out biases.
  * Random draws: weights row-major (c, ky, kx, i), then biases in c order, one per updated
  * element. bias may be NULL when update->update_bias is 0; input (and input_dims) may be NULL
  * when update->update_weights is 0 (the bias gradient needs only grad). No scratch.

@@ -28,6 +28,16 @@ tt_status tt_depthwise_conv_2d(const tt_depthwise_conv_2d_params *params,
                                const int8_t *filter, const int32_t *bias,
                                const tt_dims *output_dims, int8_t *output);
 
+/* tt_depthwise_conv_2d with the filter stored in two parts along its channels
+ * (tt_split_filter; filter_dims are the whole filter's): output channels [0, split) read
+ * filter->slice [1, kh, kw, split], the rest filter->rest. Same bits as the joined filter. */
+tt_status tt_depthwise_conv_2d_split(const tt_depthwise_conv_2d_params *params,
+                                     const tt_per_channel_quant *quant,
+                                     const tt_dims *input_dims, const int8_t *input,
+                                     const tt_dims *filter_dims, const tt_split_filter *filter,
+                                     const int32_t *bias, const tt_dims *output_dims,
+                                     int8_t *output);
+
 /* Prepare time: same per-channel constant as tt_conv_2d_multiplier. */
 void tt_depthwise_conv_2d_multiplier(float input_scale, float filter_scale, float output_scale,
                                      int32_t *multiplier, int32_t *shift);

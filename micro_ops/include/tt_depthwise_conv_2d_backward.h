@@ -34,10 +34,19 @@ tt_status tt_depthwise_conv_2d_backward_input(const tt_depthwise_conv_2d_params 
                                               int32_t *scratch, int8_t *input_grad,
                                               int32_t *input_grad_exponent);
 
+/* The same with the filter stored in two parts along its channels (tt_split_filter;
+ * filter_dims are the whole filter's): same bits as the joined filter. */
+tt_status tt_depthwise_conv_2d_backward_input_split(
+    const tt_depthwise_conv_2d_params *params, const tt_backward_input_quant *quant,
+    const tt_dims *grad_dims, const int8_t *grad, int32_t grad_exponent,
+    const tt_dims *filter_dims, const tt_split_filter *filter, const tt_dims *input_dims,
+    int32_t *scratch, int8_t *input_grad, int32_t *input_grad_exponent);
+
 /* Weight and bias gradients fused with the in-place update. input is the saved forward input
  * holding the first ic = input_dims->c input channels (compact); the trainable weight slice is
- * the first ch_count = ic * depth_multiplier channels of filter (row stride filter_dims->c),
- * while a bias update covers every channel (the sparse-update bias set is whole layers).
+ * the first ch_count = ic * depth_multiplier channels of filter (row stride filter_dims->c,
+ * which may be fewer than grad_dims->c: a split filter passes its slice alone), while a bias
+ * update covers every channel (the sparse-update bias set is whole layers).
  * Random draws: weights row-major over the slice (ky, kx, c), then all biases in c order.
  * bias may be NULL when update->update_bias is 0; input (and input_dims) may be NULL when
  * update->update_weights is 0 (the bias gradient needs only grad). No scratch.

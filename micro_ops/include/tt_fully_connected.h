@@ -25,6 +25,15 @@ tt_status tt_fully_connected(const tt_fully_connected_params *params,
                              const int8_t *filter, const int32_t *bias,
                              const tt_dims *output_dims, int8_t *output);
 
+/* tt_fully_connected with the filter stored in two parts along its depth (tt_split_filter;
+ * filter_dims are the whole filter's): depth [0, split) from filter->slice [units, split],
+ * the rest from filter->rest. Same bits as the joined filter. */
+tt_status tt_fully_connected_split(const tt_fully_connected_params *params,
+                                   const tt_per_channel_quant *quant, const tt_dims *input_dims,
+                                   const int8_t *input, const tt_dims *filter_dims,
+                                   const tt_split_filter *filter, const int32_t *bias,
+                                   const tt_dims *output_dims, int8_t *output);
+
 /* Prepare time: requantization constant of one output channel (per channel) or of the op
  * (per tensor), double(s_in) * double(s_w) / double(s_out) in both cases. (TFLM's
  * kernel_util.cc reads as a float32 product for the per-tensor case, but the pinned

@@ -33,9 +33,18 @@ tt_status tt_fully_connected_backward_input(const tt_fully_connected_params *par
                                             int32_t *scratch, int8_t *input_grad,
                                             int32_t *input_grad_exponent);
 
+/* The same with the filter stored in two parts along its depth (tt_split_filter; filter_dims
+ * are the whole filter's): same bits as the joined filter. */
+tt_status tt_fully_connected_backward_input_split(
+    const tt_fully_connected_params *params, const tt_backward_input_quant *quant,
+    const tt_dims *grad_dims, const int8_t *grad, int32_t grad_exponent,
+    const tt_dims *filter_dims, const tt_split_filter *filter, const tt_dims *input_dims,
+    int32_t *scratch, int8_t *input_grad, int32_t *input_grad_exponent);
+
 /* Weight and bias gradients fused with the in-place update. input [batches, ic] is the saved
  * input holding the first ic = input_dims->c <= filter_dims->c features (compact); the
- * trainable slice is filter[:, :ic] (row stride filter_dims->c), plus all biases. Random
+ * trainable slice is filter[:, :ic] (row stride filter_dims->c; a split filter passes its
+ * slice alone), plus all biases. Random
  * draws: weights row-major (c, i), then biases in c order. bias may be NULL when
  * update->update_bias is 0; input (and input_dims) may be NULL when update->update_weights is
  * 0 (the bias gradient needs only grad). No scratch.

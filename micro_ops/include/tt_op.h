@@ -141,6 +141,11 @@ extern const tt_op_registration tt_op_pad_grad;
 extern const tt_op_registration tt_op_grad_accumulate;
 /* Frozen convolution chains run row by row (CUSTOM TT_FUSED_CHAIN). */
 extern const tt_op_registration tt_op_fused_chain;
+/* Forward MAC ops of partially trainable layers (filter split in slice + rest), in
+ * micro_ops/engine/ops/tt_op_train_split_mac.c. */
+extern const tt_op_registration tt_op_split_conv_2d;
+extern const tt_op_registration tt_op_split_depthwise_conv_2d;
+extern const tt_op_registration tt_op_split_fully_connected;
 
 #ifdef __cplusplus
 }

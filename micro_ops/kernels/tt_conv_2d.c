@@ -7,7 +7,9 @@
  * load (and its + input_offset) feeds 4 or 8 multiply-adds.
  * Reordering the sum is exact: each accumulator gets the very products the reference adds,
  * and |w * (x + offset)| <= 127 * 255, so no partial sum can overflow int32 unless the full
- * sum could (more than 66000 taps), where TFLite's own int32 accumulation is undefined. */
+ * sum could (more than 66000 taps), where TFLite's own int32 accumulation is undefined.
+ * A split filter (tt_conv_2d_split) walks the taps once per stored part and adds the parts'
+ * accumulators: the same products again, so the same bits as the joined filter. */
 #include "tt_conv_2d.h"
 
 #include "tt_fixedpoint.h"
@@ -34,7 +36,7 @@ typedef struct {
   int32_t input_offset;
 } tt_conv_taps;
 
-/* acc[k] = sum over taps and depth of w[k] * (x + offset), k < 4 (channels oc..oc+3). */
+/* acc[k] += sum over taps and depth of w[k] * (x + offset), k < 4 (channels oc..oc+3). */
 static void tt_conv_dot_1x4(const tt_conv_taps *t, const int8_t *x, const int8_t *w,
                             int32_t acc[4]) {
   const size_t c = t->w_chan;
@@ -65,7 +67,7 @@ static void tt_conv_dot_1x4(const tt_conv_taps *t, const int8_t *x, const int8_t
       }
     }
   }
-  acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+  acc[0] += a0, acc[1] += a1, acc[2] += a2, acc[3] += a3;
 }
 
 /* Same for two output pixels whose inputs are `x_next` apart: acc[0..3] and acc[4..7]. */
@@ -97,8 +99,8 @@ static void tt_conv_dot_2x4(const tt_conv_taps *t, const int8_t *x, size_t x_nex
       }
     }
   }
-  acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
-  acc[4] = b0, acc[5] = b1, acc[6] = b2, acc[7] = b3;
+  acc[0] += a0, acc[1] += a1, acc[2] += a2, acc[3] += a3;
+  acc[4] += b0, acc[5] += b1, acc[6] += b2, acc[7] += b3;
 }
 
 /* One channel (the remainder when a group's channel count is not a multiple of 4). */
@@ -127,8 +129,18 @@ tt_status tt_conv_2d(const tt_conv_2d_params *params, const tt_per_channel_quant
                      const tt_dims *input_dims, const int8_t *input, const tt_dims *filter_dims,
                      const int8_t *filter, const int32_t *bias, const tt_dims *output_dims,
                      int8_t *output) {
-  if (!params || !quant || !input_dims || !input || !filter_dims || !filter || !output_dims ||
-      !output) {
+  if (!filter_dims) return TT_ERR_ARG;
+  const tt_split_filter whole = {filter, NULL, filter_dims->c};
+  return tt_conv_2d_split(params, quant, input_dims, input, filter_dims, &whole, bias,
+                          output_dims, output);
+}
+
+tt_status tt_conv_2d_split(const tt_conv_2d_params *params, const tt_per_channel_quant *quant,
+                           const tt_dims *input_dims, const int8_t *input,
+                           const tt_dims *filter_dims, const tt_split_filter *filter,
+                           const int32_t *bias, const tt_dims *output_dims, int8_t *output) {
+  if (!params || !quant || !input_dims || !input || !filter_dims || !filter || !filter->slice ||
+      !output_dims || !output) {
     return TT_ERR_ARG;
   }
   const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
@@ -137,17 +149,28 @@ tt_status tt_conv_2d(const tt_conv_2d_params *params, const tt_per_channel_quant
   if (f_c <= 0 || in_c % f_c != 0 || filter_dims->n != out_c || input_dims->n != output_dims->n) {
     return TT_ERR_SHAPE;
   }
+  if (filter->split < 1 || filter->split > f_c || (filter->split < f_c && !filter->rest)) {
+    return TT_ERR_ARG;
+  }
   const int32_t groups = in_c / f_c;
   if (out_c % groups != 0) return TT_ERR_SHAPE;
   const int32_t per_group = out_c / groups;
 
-  tt_conv_taps t;
-  t.depth = f_c;
-  t.x_row = (size_t)params->dilation_h * in_w * in_c;
-  t.x_col = (size_t)params->dilation_w * in_c;
-  t.w_row = (size_t)k_w * f_c;
-  t.w_chan = (size_t)k_h * k_w * f_c;
-  t.input_offset = params->input_offset;
+  /* One tap walk per stored part of the filter: its depth, strides, base and input channels
+   * (the part's first channel within a group). A split filter sums both parts' products. */
+  const int32_t parts = filter->split < f_c ? 2 : 1;
+  tt_conv_taps t[2];
+  const int8_t *w_base[2] = {filter->slice, filter->rest};
+  const int32_t x_first[2] = {0, filter->split};
+  for (int32_t p = 0; p < parts; ++p) {
+    const int32_t depth = p == 0 ? filter->split : f_c - filter->split;
+    t[p].depth = depth;
+    t[p].x_row = (size_t)params->dilation_h * in_w * in_c;
+    t[p].x_col = (size_t)params->dilation_w * in_c;
+    t[p].w_row = (size_t)k_w * depth;
+    t[p].w_chan = (size_t)k_h * k_w * depth;
+    t[p].input_offset = params->input_offset;
+  }
   const size_t x_next = (size_t)params->stride_w * in_c; /* input step between output pixels */
 
   for (int32_t b = 0; b < output_dims->n; ++b) {
@@ -156,7 +179,7 @@ tt_status tt_conv_2d(const tt_conv_2d_params *params, const tt_per_channel_quant
       const int32_t y0 = oy * params->stride_h - params->pad_h;
       int32_t ky_begin, ky_end;
       tt_tap_range(y0, params->dilation_h, k_h, in_h, &ky_begin, &ky_end);
-      t.rows = ky_end - ky_begin;
+      t[0].rows = t[1].rows = ky_end - ky_begin;
       const int32_t iy = y0 + ky_begin * params->dilation_h;
       int8_t *out_row = output + ((size_t)b * out_h + oy) * out_w * out_c;
       int32_t ox = 0;
@@ -171,37 +194,42 @@ tt_status tt_conv_2d(const tt_conv_2d_params *params, const tt_per_channel_quant
           tt_tap_range(x0 + params->stride_w, params->dilation_w, k_w, in_w, &nb, &ne);
           pair = nb == kx_begin && ne == kx_end;
         }
-        t.cols = kx_end - kx_begin;
+        t[0].cols = t[1].cols = kx_end - kx_begin;
         const int32_t ix = x0 + kx_begin * params->dilation_w;
         const int8_t *x_pix = in_batch + ((size_t)iy * in_w + ix) * in_c;
-        const size_t w_tap = ((size_t)ky_begin * k_w + kx_begin) * f_c;
+        const size_t tap = (size_t)ky_begin * k_w + kx_begin; /* first valid tap */
         int8_t *out = out_row + (size_t)ox * out_c;
         for (int32_t g = 0; g < groups; ++g) {
-          const int8_t *x = x_pix + (size_t)g * f_c;
           const int32_t oc_end = (g + 1) * per_group;
           int32_t oc = g * per_group;
           for (; oc + 4 <= oc_end; oc += 4) {
-            const int8_t *w = filter + (size_t)oc * t.w_chan + w_tap;
-            int32_t acc[8];
-            if (pair) {
-              tt_conv_dot_2x4(&t, x, x_next, w, acc);
-              for (int32_t k = 0; k < 4; ++k) {
-                out[out_c + oc + k] = tt_conv_requantize(params, quant, bias, oc + k, acc[4 + k]);
+            int32_t acc[8] = {0};
+            for (int32_t p = 0; p < parts; ++p) {
+              const int8_t *x = x_pix + (size_t)g * f_c + x_first[p];
+              const int8_t *w = w_base[p] + (size_t)oc * t[p].w_chan + tap * t[p].depth;
+              if (pair) {
+                tt_conv_dot_2x4(&t[p], x, x_next, w, acc);
+              } else {
+                tt_conv_dot_1x4(&t[p], x, w, acc);
               }
-            } else {
-              tt_conv_dot_1x4(&t, x, w, acc);
             }
             for (int32_t k = 0; k < 4; ++k) {
               out[oc + k] = tt_conv_requantize(params, quant, bias, oc + k, acc[k]);
+              if (pair) {
+                out[out_c + oc + k] = tt_conv_requantize(params, quant, bias, oc + k, acc[4 + k]);
+              }
             }
           }
           for (; oc < oc_end; ++oc) {
-            const int8_t *w = filter + (size_t)oc * t.w_chan + w_tap;
-            out[oc] = tt_conv_requantize(params, quant, bias, oc, tt_conv_dot_1x1(&t, x, w));
-            if (pair) {
-              out[out_c + oc] =
-                  tt_conv_requantize(params, quant, bias, oc, tt_conv_dot_1x1(&t, x + x_next, w));
+            int32_t a = 0, a_next = 0;
+            for (int32_t p = 0; p < parts; ++p) {
+              const int8_t *x = x_pix + (size_t)g * f_c + x_first[p];
+              const int8_t *w = w_base[p] + (size_t)oc * t[p].w_chan + tap * t[p].depth;
+              a += tt_conv_dot_1x1(&t[p], x, w);
+              if (pair) a_next += tt_conv_dot_1x1(&t[p], x + x_next, w);
             }
+            out[oc] = tt_conv_requantize(params, quant, bias, oc, a);
+            if (pair) out[out_c + oc] = tt_conv_requantize(params, quant, bias, oc, a_next);
           }
         }
         ox += pair ? 2 : 1;

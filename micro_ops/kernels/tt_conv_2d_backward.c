@@ -30,8 +30,22 @@ tt_status tt_conv_2d_backward_input(const tt_conv_2d_params *params,
                                     const tt_dims *filter_dims, const int8_t *filter,
                                     const tt_dims *input_dims, int32_t *scratch,
                                     int8_t *input_grad, int32_t *input_grad_exponent) {
+  if (!filter_dims) return TT_ERR_ARG;
+  const tt_split_filter whole = {filter, NULL, filter_dims->c};
+  return tt_conv_2d_backward_input_split(params, quant, grad_dims, grad, grad_exponent,
+                                         filter_dims, &whole, input_dims, scratch, input_grad,
+                                         input_grad_exponent);
+}
+
+tt_status tt_conv_2d_backward_input_split(const tt_conv_2d_params *params,
+                                          const tt_backward_input_quant *quant,
+                                          const tt_dims *grad_dims, const int8_t *grad,
+                                          int32_t grad_exponent, const tt_dims *filter_dims,
+                                          const tt_split_filter *filter,
+                                          const tt_dims *input_dims, int32_t *scratch,
+                                          int8_t *input_grad, int32_t *input_grad_exponent) {
   if (!params || !quant || !quant->r || !grad_dims || !grad || !filter_dims || !filter ||
-      !input_dims || !scratch || !input_grad || !input_grad_exponent) {
+      !filter->slice || !input_dims || !scratch || !input_grad || !input_grad_exponent) {
     return TT_ERR_ARG;
   }
   const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
@@ -39,13 +53,18 @@ tt_status tt_conv_2d_backward_input(const tt_conv_2d_params *params,
   const int32_t out_h = grad_dims->h, out_w = grad_dims->w, out_c = grad_dims->c;
   if (filter_dims->c != in_c) return TT_ERR_UNSUPPORTED; /* grouped conv */
   if (filter_dims->n != out_c || grad_dims->n != input_dims->n) return TT_ERR_SHAPE;
-  const size_t w_stride = (size_t)k_h * k_w * in_c; /* filter distance between channels */
+  const int32_t split = filter->split;
+  if (split < 1 || split > in_c || (split < in_c && !filter->rest)) return TT_ERR_ARG;
 
   int32_t *acc_out = scratch;
   for (int32_t b = 0; b < input_dims->n; ++b) {
     for (int32_t iy = 0; iy < in_h; ++iy) {
       for (int32_t ix = 0; ix < in_w; ++ix) {
         for (int32_t i = 0; i < in_c; ++i) {
+          /* input channel i's column of the filter: in the slice or in the rest */
+          const int32_t depth = i < split ? split : in_c - split;
+          const int8_t *column = i < split ? filter->slice + i : filter->rest + (i - split);
+          const size_t w_stride = (size_t)k_h * k_w * depth; /* between output channels */
           int64_t acc = 0;
           for (int32_t ky = 0; ky < k_h; ++ky) {
             const int32_t oy = tt_source_index(iy, ky, params->stride_h, params->dilation_h,
@@ -56,7 +75,7 @@ tt_status tt_conv_2d_backward_input(const tt_conv_2d_params *params,
                                                  params->pad_w, out_w);
               if (ox < 0) continue;
               const int8_t *g = grad + (((size_t)b * out_h + oy) * out_w + ox) * out_c;
-              const int8_t *w = filter + ((size_t)ky * k_w + kx) * in_c + i;
+              const int8_t *w = column + ((size_t)ky * k_w + kx) * depth;
               for (int32_t c = 0; c < out_c; ++c) {
                 /* h = g * r_c < 2^22; W * h < 2^29 */
                 acc += (int64_t)w[c * w_stride] * ((int32_t)g[c] * quant->r[c]);

@@ -4,7 +4,9 @@
  * each output pixel are found once, not tested in the inner loop; with depth_multiplier 1
  * the inner loop runs over a block of channels, contiguous in input, filter and output.
  * Reordering the sum is exact: the accumulator of a channel gets the very products the
- * reference adds (at most kh * kw of them, each |w * (x + offset)| <= 127 * 255). */
+ * reference adds (at most kh * kw of them, each |w * (x + offset)| <= 127 * 255).
+ * A split filter (tt_depthwise_conv_2d_split) holds disjoint channel ranges: each part
+ * computes its own output channels. */
 #include "tt_depthwise_conv_2d.h"
 
 #include "tt_conv_2d.h"
@@ -30,13 +32,81 @@ static int8_t tt_dw_requantize(const tt_depthwise_conv_2d_params *params,
   return (int8_t)tt_clamp(acc, params->activation.min, params->activation.max);
 }
 
+/* The valid taps of one output pixel and the steps through input and one stored filter
+ * part (its own channel count is the filter's column step). */
+typedef struct {
+  int32_t rows, cols;
+  size_t x_row, x_col; /* input step between tap rows / columns (dilation included) */
+  size_t w_row, w_col; /* filter part step between tap rows / columns */
+} tt_dw_taps;
+
+/* Output channels [c_lo, c_hi) of one pixel. x: input at the first valid tap, channel 0;
+ * w: the filter part holding these channels at the first valid tap (column 0 = c_lo). */
+static void tt_dw_pixel(const tt_depthwise_conv_2d_params *params,
+                        const tt_per_channel_quant *quant, const int32_t *bias,
+                        const tt_dw_taps *t, const int8_t *x, const int8_t *w, int32_t c_lo,
+                        int32_t c_hi, int8_t *out) {
+  const int32_t off = params->input_offset, dm = params->depth_multiplier;
+  if (dm == 1) {
+    int32_t c0 = c_lo;
+    for (; c0 + TT_DW_BLOCK <= c_hi; c0 += TT_DW_BLOCK) {
+      int32_t acc[TT_DW_BLOCK] = {0};
+      for (int32_t ty = 0; ty < t->rows; ++ty) {
+        for (int32_t tx = 0; tx < t->cols; ++tx) {
+          const int8_t *xp = x + ty * t->x_row + tx * t->x_col + c0;
+          const int8_t *wp = w + ty * t->w_row + tx * t->w_col + (c0 - c_lo);
+          for (int32_t j = 0; j < TT_DW_BLOCK; ++j) acc[j] += wp[j] * (xp[j] + off);
+        }
+      }
+      for (int32_t j = 0; j < TT_DW_BLOCK; ++j) {
+        out[c0 + j] = tt_dw_requantize(params, quant, bias, c0 + j, acc[j]);
+      }
+    }
+    for (; c0 < c_hi; ++c0) { /* the last channels, one by one */
+      int32_t acc = 0;
+      for (int32_t ty = 0; ty < t->rows; ++ty) {
+        for (int32_t tx = 0; tx < t->cols; ++tx) {
+          acc += w[ty * t->w_row + tx * t->w_col + (c0 - c_lo)] *
+                 (x[ty * t->x_row + tx * t->x_col + c0] + off);
+        }
+      }
+      out[c0] = tt_dw_requantize(params, quant, bias, c0, acc);
+    }
+  } else {
+    /* Output channel oc reads input channel oc / dm. */
+    for (int32_t oc = c_lo; oc < c_hi; ++oc) {
+      const int32_t ic = oc / dm;
+      int32_t acc = 0;
+      for (int32_t ty = 0; ty < t->rows; ++ty) {
+        for (int32_t tx = 0; tx < t->cols; ++tx) {
+          acc += w[ty * t->w_row + tx * t->w_col + (oc - c_lo)] *
+                 (x[ty * t->x_row + tx * t->x_col + ic] + off);
+        }
+      }
+      out[oc] = tt_dw_requantize(params, quant, bias, oc, acc);
+    }
+  }
+}
+
 tt_status tt_depthwise_conv_2d(const tt_depthwise_conv_2d_params *params,
                                const tt_per_channel_quant *quant, const tt_dims *input_dims,
                                const int8_t *input, const tt_dims *filter_dims,
                                const int8_t *filter, const int32_t *bias,
                                const tt_dims *output_dims, int8_t *output) {
-  if (!params || !quant || !input_dims || !input || !filter_dims || !filter || !output_dims ||
-      !output) {
+  if (!filter_dims) return TT_ERR_ARG;
+  const tt_split_filter whole = {filter, NULL, filter_dims->c};
+  return tt_depthwise_conv_2d_split(params, quant, input_dims, input, filter_dims, &whole, bias,
+                                    output_dims, output);
+}
+
+tt_status tt_depthwise_conv_2d_split(const tt_depthwise_conv_2d_params *params,
+                                     const tt_per_channel_quant *quant,
+                                     const tt_dims *input_dims, const int8_t *input,
+                                     const tt_dims *filter_dims, const tt_split_filter *filter,
+                                     const int32_t *bias, const tt_dims *output_dims,
+                                     int8_t *output) {
+  if (!params || !quant || !input_dims || !input || !filter_dims || !filter || !filter->slice ||
+      !output_dims || !output) {
     return TT_ERR_ARG;
   }
   const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
@@ -47,64 +117,41 @@ tt_status tt_depthwise_conv_2d(const tt_depthwise_conv_2d_params *params,
       input_dims->n != output_dims->n) {
     return TT_ERR_SHAPE;
   }
-  const int32_t off = params->input_offset;
-  const size_t x_row = (size_t)params->dilation_h * in_w * in_c;
-  const size_t x_col = (size_t)params->dilation_w * in_c;
-  const size_t w_row = (size_t)k_w * out_c;
+  if (filter->split < 1 || filter->split > out_c || (filter->split < out_c && !filter->rest)) {
+    return TT_ERR_ARG;
+  }
+  /* Channels [0, split) come from the slice, [split, out_c) from the rest. */
+  const int32_t parts = filter->split < out_c ? 2 : 1;
+  const int8_t *w_base[2] = {filter->slice, filter->rest};
+  const int32_t c_lo[2] = {0, filter->split}, c_hi[2] = {filter->split, out_c};
+  tt_dw_taps t[2];
+  for (int32_t p = 0; p < parts; ++p) {
+    t[p].x_row = (size_t)params->dilation_h * in_w * in_c;
+    t[p].x_col = (size_t)params->dilation_w * in_c;
+    t[p].w_col = (size_t)(c_hi[p] - c_lo[p]);
+    t[p].w_row = (size_t)k_w * t[p].w_col;
+  }
   for (int32_t b = 0; b < output_dims->n; ++b) {
     const int8_t *in_batch = input + (size_t)b * in_h * in_w * in_c;
     for (int32_t oy = 0; oy < out_h; ++oy) {
       const int32_t y0 = oy * params->stride_h - params->pad_h;
       int32_t ky_begin, ky_end;
       tt_dw_tap_range(y0, params->dilation_h, k_h, in_h, &ky_begin, &ky_end);
-      const int32_t rows = ky_end - ky_begin, iy = y0 + ky_begin * params->dilation_h;
+      const int32_t iy = y0 + ky_begin * params->dilation_h;
+      t[0].rows = t[1].rows = ky_end - ky_begin;
       for (int32_t ox = 0; ox < out_w; ++ox) {
         const int32_t x0 = ox * params->stride_w - params->pad_w;
         int32_t kx_begin, kx_end;
         tt_dw_tap_range(x0, params->dilation_w, k_w, in_w, &kx_begin, &kx_end);
-        const int32_t cols = kx_end - kx_begin, ix = x0 + kx_begin * params->dilation_w;
-        /* Input and filter at the first valid tap, channel 0. */
+        const int32_t ix = x0 + kx_begin * params->dilation_w;
+        t[0].cols = t[1].cols = kx_end - kx_begin;
+        /* Input at the first valid tap, channel 0; each part at its first valid tap. */
         const int8_t *x = in_batch + ((size_t)iy * in_w + ix) * in_c;
-        const int8_t *w = filter + ((size_t)ky_begin * k_w + kx_begin) * out_c;
+        const size_t tap = (size_t)ky_begin * k_w + kx_begin;
         int8_t *out = output + (((size_t)b * out_h + oy) * out_w + ox) * out_c;
-        if (dm == 1) {
-          int32_t c0 = 0;
-          for (; c0 + TT_DW_BLOCK <= out_c; c0 += TT_DW_BLOCK) {
-            int32_t acc[TT_DW_BLOCK] = {0};
-            for (int32_t ty = 0; ty < rows; ++ty) {
-              for (int32_t tx = 0; tx < cols; ++tx) {
-                const int8_t *xp = x + ty * x_row + tx * x_col + c0;
-                const int8_t *wp = w + ty * w_row + (size_t)tx * out_c + c0;
-                for (int32_t j = 0; j < TT_DW_BLOCK; ++j) acc[j] += wp[j] * (xp[j] + off);
-              }
-            }
-            for (int32_t j = 0; j < TT_DW_BLOCK; ++j) {
-              out[c0 + j] = tt_dw_requantize(params, quant, bias, c0 + j, acc[j]);
-            }
-          }
-          for (; c0 < out_c; ++c0) { /* the last channels, one by one */
-            int32_t acc = 0;
-            for (int32_t ty = 0; ty < rows; ++ty) {
-              for (int32_t tx = 0; tx < cols; ++tx) {
-                acc += w[ty * w_row + (size_t)tx * out_c + c0] *
-                       (x[ty * x_row + tx * x_col + c0] + off);
-              }
-            }
-            out[c0] = tt_dw_requantize(params, quant, bias, c0, acc);
-          }
-        } else {
-          /* Output channel oc reads input channel oc / dm. */
-          for (int32_t oc = 0; oc < out_c; ++oc) {
-            const int32_t ic = oc / dm;
-            int32_t acc = 0;
-            for (int32_t ty = 0; ty < rows; ++ty) {
-              for (int32_t tx = 0; tx < cols; ++tx) {
-                acc += w[ty * w_row + (size_t)tx * out_c + oc] *
-                       (x[ty * x_row + tx * x_col + ic] + off);
-              }
-            }
-            out[oc] = tt_dw_requantize(params, quant, bias, oc, acc);
-          }
+        for (int32_t p = 0; p < parts; ++p) {
+          tt_dw_pixel(params, quant, bias, &t[p], x, w_base[p] + tap * t[p].w_col, c_lo[p],
+                      c_hi[p], out);
         }
       }
     }

@@ -33,8 +33,21 @@ tt_status tt_depthwise_conv_2d_backward_input(const tt_depthwise_conv_2d_params 
                                               const int8_t *filter, const tt_dims *input_dims,
                                               int32_t *scratch, int8_t *input_grad,
                                               int32_t *input_grad_exponent) {
+  if (!filter_dims) return TT_ERR_ARG;
+  const tt_split_filter whole = {filter, NULL, filter_dims->c};
+  return tt_depthwise_conv_2d_backward_input_split(params, quant, grad_dims, grad,
+                                                   grad_exponent, filter_dims, &whole,
+                                                   input_dims, scratch, input_grad,
+                                                   input_grad_exponent);
+}
+
+tt_status tt_depthwise_conv_2d_backward_input_split(
+    const tt_depthwise_conv_2d_params *params, const tt_backward_input_quant *quant,
+    const tt_dims *grad_dims, const int8_t *grad, int32_t grad_exponent,
+    const tt_dims *filter_dims, const tt_split_filter *filter, const tt_dims *input_dims,
+    int32_t *scratch, int8_t *input_grad, int32_t *input_grad_exponent) {
   if (!params || !quant || !quant->r || !grad_dims || !grad || !filter_dims || !filter ||
-      !input_dims || !scratch || !input_grad || !input_grad_exponent) {
+      !filter->slice || !input_dims || !scratch || !input_grad || !input_grad_exponent) {
     return TT_ERR_ARG;
   }
   const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
@@ -43,6 +56,8 @@ tt_status tt_depthwise_conv_2d_backward_input(const tt_depthwise_conv_2d_params 
   if (dm < 1 || ch != in_c * dm || grad_dims->c != ch || grad_dims->n != input_dims->n) {
     return TT_ERR_SHAPE;
   }
+  const int32_t split = filter->split;
+  if (split < 1 || split > ch || (split < ch && !filter->rest)) return TT_ERR_ARG;
   int32_t *acc_out = scratch;
   for (int32_t b = 0; b < input_dims->n; ++b) {
     for (int32_t iy = 0; iy < in_h; ++iy) {
@@ -58,9 +73,12 @@ tt_status tt_depthwise_conv_2d_backward_input(const tt_depthwise_conv_2d_params 
                                                     params->dilation_w, params->pad_w, out_w);
               if (ox < 0) continue;
               const int8_t *g = grad + (((size_t)b * out_h + oy) * out_w + ox) * ch;
-              const int8_t *w = filter + ((size_t)ky * k_w + kx) * ch;
+              const size_t tap = (size_t)ky * k_w + kx;
               for (int32_t c = i * dm; c < (i + 1) * dm; ++c) {
-                acc += (int64_t)w[c] * ((int32_t)g[c] * quant->r[c]);
+                /* channel c's filter entry: in the slice or in the rest */
+                const int8_t w = c < split ? filter->slice[tap * split + c]
+                                           : filter->rest[tap * (ch - split) + (c - split)];
+                acc += (int64_t)w * ((int32_t)g[c] * quant->r[c]);
               }
             }
           }
@@ -90,11 +108,12 @@ tt_status tt_depthwise_conv_2d_update(const tt_depthwise_conv_2d_params *params,
     return TT_ERR_ARG;
   }
   const int32_t mu = update->momentum_q15;
-  const int32_t k_h = filter_dims->h, k_w = filter_dims->w, ch = filter_dims->c;
+  /* ch output channels (every bias); the filter holds the first f_c of them */
+  const int32_t k_h = filter_dims->h, k_w = filter_dims->w, f_c = filter_dims->c;
   const int32_t out_h = grad_dims->h, out_w = grad_dims->w, dm = params->depth_multiplier;
-  const int32_t batches = grad_dims->n;
-  if (dm < 1 || grad_dims->c != ch) return TT_ERR_SHAPE;
-  if (input && (input_dims->c * dm > ch || input_dims->n != batches)) return TT_ERR_SHAPE;
+  const int32_t batches = grad_dims->n, ch = grad_dims->c;
+  if (dm < 1 || f_c > ch) return TT_ERR_SHAPE;
+  if (input && (input_dims->c * dm > f_c || input_dims->n != batches)) return TT_ERR_SHAPE;
 
   if (update->update_weights) {
     const int32_t in_h = input_dims->h, in_w = input_dims->w, ic = input_dims->c;
@@ -122,7 +141,7 @@ tt_status tt_depthwise_conv_2d_update(const tt_depthwise_conv_2d_params *params,
           tt_update_multiplier(update->weight_factor.multiplier[c],
                                tt_factor_shift(&update->weight_factor, c), update->lr.multiplier,
                                update->lr.shift, &m, &s);
-          int8_t *w = &filter[((size_t)ky * k_w + kx) * ch + c];
+          int8_t *w = &filter[((size_t)ky * k_w + kx) * f_c + c];
           *w = tt_apply_weight_delta(
               *w, tt_sgd_momentum_delta(acc, grad_exponent, m, s, mu, mu ? v++ : NULL,
                                         prng_state));

@@ -23,20 +23,37 @@ tt_status tt_fully_connected_backward_input(const tt_fully_connected_params *par
                                             const int8_t *filter, const tt_dims *input_dims,
                                             int32_t *scratch, int8_t *input_grad,
                                             int32_t *input_grad_exponent) {
+  if (!filter_dims) return TT_ERR_ARG;
+  const tt_split_filter whole = {filter, NULL, filter_dims->c};
+  return tt_fully_connected_backward_input_split(params, quant, grad_dims, grad, grad_exponent,
+                                                 filter_dims, &whole, input_dims, scratch,
+                                                 input_grad, input_grad_exponent);
+}
+
+tt_status tt_fully_connected_backward_input_split(
+    const tt_fully_connected_params *params, const tt_backward_input_quant *quant,
+    const tt_dims *grad_dims, const int8_t *grad, int32_t grad_exponent,
+    const tt_dims *filter_dims, const tt_split_filter *filter, const tt_dims *input_dims,
+    int32_t *scratch, int8_t *input_grad, int32_t *input_grad_exponent) {
   if (!params || !quant || !quant->r || !grad_dims || !grad || !filter_dims || !filter ||
-      !input_dims || !scratch || !input_grad || !input_grad_exponent) {
+      !filter->slice || !input_dims || !scratch || !input_grad || !input_grad_exponent) {
     return TT_ERR_ARG;
   }
   const int32_t batches = input_dims->n, depth = filter_dims->c, units = filter_dims->n;
   if (input_dims->c != depth || grad_dims->c != units || grad_dims->n != batches) {
     return TT_ERR_SHAPE;
   }
+  const int32_t split = filter->split;
+  if (split < 1 || split > depth || (split < depth && !filter->rest)) return TT_ERR_ARG;
   for (int32_t b = 0; b < batches; ++b) {
     const int8_t *g = grad + (size_t)b * units;
     for (int32_t j = 0; j < depth; ++j) {
+      /* column j of the filter: in the slice or in the rest */
+      const int32_t stride = j < split ? split : depth - split;
+      const int8_t *column = j < split ? filter->slice + j : filter->rest + (j - split);
       int64_t acc = 0;
       for (int32_t c = 0; c < units; ++c) {
-        acc += (int64_t)filter[(size_t)c * depth + j] * ((int32_t)g[c] * quant->r[c]);
+        acc += (int64_t)column[(size_t)c * stride] * ((int32_t)g[c] * quant->r[c]);
       }
       scratch[(size_t)b * depth + j] = (int32_t)tt_rounding_divide_by_pot64(acc, quant->p);
     }

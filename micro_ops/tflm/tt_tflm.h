@@ -18,7 +18,7 @@
 namespace tflm_train {
 
 // Number of TT_* custom ops (docs/train-format.md); AddTrainingOps adds all of them.
-constexpr int kNumTrainingOps = 13;
+constexpr int kNumTrainingOps = 16;
 
 // Registration i, 0 <= i < kNumTrainingOps (custom_name is its TT_* code); nullptr otherwise.
 const TFLMRegistration* TrainingOpRegistration(int i);

@@ -24,7 +24,7 @@ extern "C" {
 
 namespace {
 
-// Inputs + outputs of one node; the MAC gradient ops have the most (15 + 3).
+// Inputs + outputs of one node; the MAC gradient ops have the most (16 + 3).
 constexpr int kMaxNodeTensors = 24;
 enum : uint8_t { kFlagConstant = 1, kFlagVariable = 2 };
 
@@ -245,6 +245,9 @@ const TFLMRegistration kRegistrations[tflm_train::kNumTrainingOps] = {
     TT_TFLM_REGISTRATION(tt_op_pad_grad),
     TT_TFLM_REGISTRATION(tt_op_grad_accumulate),
     TT_TFLM_REGISTRATION(tt_op_fused_chain),
+    TT_TFLM_REGISTRATION(tt_op_split_conv_2d),
+    TT_TFLM_REGISTRATION(tt_op_split_depthwise_conv_2d),
+    TT_TFLM_REGISTRATION(tt_op_split_fully_connected),
 };
 
 }  // namespace
@@ -329,7 +332,8 @@ void* tt_op_alloc_persistent(tt_op_ctx* ctx, size_t bytes) {
   return p;
 }
 
-// Only the forward MAC glue asks, and TFLM runs its own forward kernels: no flash table here.
+// Only the forward MAC glue asks (here: the split-filter ops TT_CONV_2D & co); the adapter
+// does not read the model's metadata, so they compute their constants into the arena.
 int tt_op_flash_quant(tt_op_ctx*, int32_t, const int32_t**, const int32_t**) { return 0; }
 
 void tt_op_set_data(tt_op_ctx* ctx, void* data) { ctx->data->op_data = data; }

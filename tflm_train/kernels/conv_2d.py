@@ -2,7 +2,8 @@
 
 Mirrors ``micro_ops/kernels/tt_conv_2d.c``: ``conv_2d(params, quant, input, filter, bias,
 output_shape)`` ↔ ``tt_conv_2d(&params, &quant, &input_dims, input, &filter_dims, filter, bias,
-&output_dims, output)``.
+&output_dims, output)``; ``conv_2d_split`` ↔ ``tt_conv_2d_split`` (a filter stored as its
+trainable slice and frozen rest, split along the last axis).
 """
 from __future__ import annotations
 
@@ -98,3 +99,12 @@ def conv_2d(params: Conv2DParams, quant: PerChannelQuant, input: np.ndarray,
     if bias is not None:
         acc = acc.astype(np.int32).astype(np.int64) + np.asarray(bias, dtype=np.int64)
     return requantize(acc, quant, params.output_offset, params.activation)
+
+
+def conv_2d_split(params: Conv2DParams, quant: PerChannelQuant, input: np.ndarray,
+                  filter_slice: np.ndarray, filter_rest: np.ndarray, bias: np.ndarray | None,
+                  output_shape: tuple[int, int, int, int]) -> np.ndarray:
+    """conv_2d of the filter stored in two parts along its depth: (Cout,KH,KW,k) and
+    (Cout,KH,KW,depth-k). Same bits as conv_2d on the joined filter (which it is)."""
+    return conv_2d(params, quant, input, np.concatenate((filter_slice, filter_rest), axis=-1),
+                   bias, output_shape)

@@ -56,6 +56,16 @@ def conv_2d_backward_input(params: Conv2DParams, quant: BackwardInputQuant, grad
     return requantize_pow2(scratch, grad_exponent + quant.s_e - 15 + quant.p)
 
 
+def conv_2d_backward_input_split(params: Conv2DParams, quant: BackwardInputQuant,
+                                 grad: np.ndarray, grad_exponent: int, filter_slice: np.ndarray,
+                                 filter_rest: np.ndarray, input_shape) -> tuple[np.ndarray, int]:
+    """conv_2d_backward_input of the filter stored as its slice (Co,KH,KW,k) and frozen rest
+    (Co,KH,KW,Ci-k): same bits as the joined filter."""
+    return conv_2d_backward_input(params, quant, grad, grad_exponent,
+                                  np.concatenate((filter_slice, filter_rest), axis=-1),
+                                  input_shape)
+
+
 def conv_2d_weight_grad(params: Conv2DParams, input: np.ndarray, grad: np.ndarray,
                         kernel_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """accW (Co, KH, KW, I) and accB (Co,) int64 for the saved input (N,H,W,I) (I = the
@@ -77,9 +87,9 @@ def conv_2d_update(params: Conv2DParams, update: UpdateParams, input: np.ndarray
                    weight_velocity: np.ndarray | None = None,
                    bias_velocity: np.ndarray | None = None) -> int:
     """In place: filter[..., :I] and bias (Co,) updated from the saved input (N,H,W,I), I <=
-    Ci the trainable input channels. input may be None when update_weights is 0 (the bias
-    gradient needs only grad). Draws: weights row-major (c, ky, kx, i), then biases in c
-    order. Returns the new PRNG state.
+    Ci the trainable input channels (a split filter passes its slice alone: Ci = I). input
+    may be None when update_weights is 0 (the bias gradient needs only grad). Draws: weights
+    row-major (c, ky, kx, i), then biases in c order. Returns the new PRNG state.
     Momentum (update.momentum_q15 > 0): weight_velocity (int32, one per element of the
     trainable slice (Co, KH, KW, I), row-major in draw order) and bias_velocity (int32, one
     per bias) are the Q16.16 velocities, read and updated in place; with momentum 0 they are

@@ -2,6 +2,7 @@
 
 Mirrors ``micro_ops/kernels/tt_depthwise_conv_2d.c``. Output channel ``ic * depth_multiplier + m``
 reads input channel ``ic`` and filter column ``ic * depth_multiplier + m`` (filter (1,KH,KW,Cout)).
+``depthwise_conv_2d_split`` ↔ ``tt_depthwise_conv_2d_split`` (filter in two parts along Cout).
 """
 from __future__ import annotations
 
@@ -60,3 +61,14 @@ def depthwise_conv_2d(params: DepthwiseConv2DParams, quant: PerChannelQuant, inp
     if bias is not None:
         acc = acc.astype(np.int32).astype(np.int64) + np.asarray(bias, dtype=np.int64)
     return requantize(acc, quant, params.output_offset, params.activation)
+
+
+def depthwise_conv_2d_split(params: DepthwiseConv2DParams, quant: PerChannelQuant,
+                            input: np.ndarray, filter_slice: np.ndarray, filter_rest: np.ndarray,
+                            bias: np.ndarray | None,
+                            output_shape: tuple[int, int, int, int]) -> np.ndarray:
+    """depthwise_conv_2d of the filter stored in two parts along its channels: (1,KH,KW,k)
+    and (1,KH,KW,Cout-k). Same bits as the joined filter."""
+    return depthwise_conv_2d(params, quant, input,
+                             np.concatenate((filter_slice, filter_rest), axis=-1), bias,
+                             output_shape)

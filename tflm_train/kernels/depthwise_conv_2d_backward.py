@@ -59,6 +59,18 @@ def depthwise_conv_2d_backward_input(params: DepthwiseConv2DParams, quant: Backw
     return requantize_pow2(scratch, grad_exponent + quant.s_e - 15 + quant.p)
 
 
+def depthwise_conv_2d_backward_input_split(params: DepthwiseConv2DParams,
+                                           quant: BackwardInputQuant, grad: np.ndarray,
+                                           grad_exponent: int, filter_slice: np.ndarray,
+                                           filter_rest: np.ndarray, input_shape
+                                           ) -> tuple[np.ndarray, int]:
+    """depthwise_conv_2d_backward_input of the filter stored as its slice (1,KH,KW,k) and
+    frozen rest (1,KH,KW,C-k): same bits as the joined filter."""
+    return depthwise_conv_2d_backward_input(params, quant, grad, grad_exponent,
+                                            np.concatenate((filter_slice, filter_rest), axis=-1),
+                                            input_shape)
+
+
 def depthwise_conv_2d_weight_grad(params: DepthwiseConv2DParams, input: np.ndarray,
                                   grad: np.ndarray, kernel_hw: tuple[int, int]
                                   ) -> tuple[np.ndarray, np.ndarray]:
@@ -92,16 +104,18 @@ def depthwise_conv_2d_update(params: DepthwiseConv2DParams, update: UpdateParams
                              weight_velocity: np.ndarray | None = None,
                              bias_velocity: np.ndarray | None = None) -> int:
     """In place: filter[0, :, :, :I·dm] and ALL C biases (the sparse-update bias set is whole
-    layers). input may be None when update_weights is 0 (the bias gradient needs only grad).
-    Draws: weights row-major over the slice (ky, kx, c), then biases in c order. Returns the
-    new PRNG state.
+    layers); filter (1, KH, KW, F) may hold only the first F <= C channels (a split filter
+    passes its slice alone). input may be None when update_weights is 0 (the bias gradient
+    needs only grad). Draws: weights row-major over the slice (ky, kx, c), then biases in c
+    order. Returns the new PRNG state.
     Momentum (update.momentum_q15 > 0): weight_velocity (int32, one per element of the
     trainable slice (1, KH, KW, I·dm), row-major in draw order) and bias_velocity (int32, one
     per bias) are the Q16.16 velocities, read and updated in place; with momentum 0 they are
     ignored (may be None) and the result is plain SGD, bit for bit."""
-    _, kh, kw, c = filter.shape
+    _, kh, kw, fc = filter.shape
+    c = grad.shape[3]
     dm = params.depth_multiplier
-    if grad.shape[3] != c or (input is not None and input.shape[3] * dm > c):
+    if fc > c or (input is not None and input.shape[3] * dm > fc):
         raise ValueError(f"depthwise_conv_2d_update: input "
                          f"{None if input is None else input.shape} x dm {dm}, "
                          f"filter {filter.shape}, grad {grad.shape}")

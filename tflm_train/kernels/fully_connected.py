@@ -1,5 +1,6 @@
 """FULLY_CONNECTED int8 reference kernel (TFLite reference_integer_ops::FullyConnected and
-FullyConnectedPerChannel). Mirrors ``micro_ops/kernels/tt_fully_connected.c``."""
+FullyConnectedPerChannel). Mirrors ``micro_ops/kernels/tt_fully_connected.c``;
+``fully_connected_split`` ↔ ``tt_fully_connected_split`` (filter in two parts along depth)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,3 +48,12 @@ def fully_connected(params: FullyConnectedParams, quant: PerChannelQuant, input:
         quant = PerChannelQuant(np.repeat(quant.multiplier[:1], out_c),
                                 np.repeat(quant.shift[:1], out_c))
     return requantize(acc, quant, params.output_offset, params.activation)
+
+
+def fully_connected_split(params: FullyConnectedParams, quant: PerChannelQuant,
+                          input: np.ndarray, filter_slice: np.ndarray, filter_rest: np.ndarray,
+                          bias: np.ndarray | None) -> np.ndarray:
+    """fully_connected of the filter stored in two parts along its depth: (Cout, k) and
+    (Cout, accum-k). Same bits as the joined filter."""
+    return fully_connected(params, quant, input,
+                           np.concatenate((filter_slice, filter_rest), axis=-1), bias)

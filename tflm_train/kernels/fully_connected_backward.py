@@ -37,6 +37,16 @@ def fully_connected_backward_input(params: FullyConnectedParams, quant: Backward
     return requantize_pow2(scratch, grad_exponent + quant.s_e - 15 + quant.p)
 
 
+def fully_connected_backward_input_split(params: FullyConnectedParams,
+                                         quant: BackwardInputQuant, grad: np.ndarray,
+                                         grad_exponent: int, filter_slice: np.ndarray,
+                                         filter_rest: np.ndarray) -> tuple[np.ndarray, int]:
+    """fully_connected_backward_input of the filter stored as its slice (units, k) and frozen
+    rest (units, depth-k): same bits as the joined filter."""
+    return fully_connected_backward_input(params, quant, grad, grad_exponent,
+                                          np.concatenate((filter_slice, filter_rest), axis=-1))
+
+
 def fully_connected_weight_grad(params: FullyConnectedParams, input: np.ndarray,
                                 grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """accW (units, I) and accB (units,) int64 for the saved input (batches, I)."""
@@ -51,7 +61,8 @@ def fully_connected_update(params: FullyConnectedParams, update: UpdateParams,
                            filter: np.ndarray, bias: np.ndarray | None, prng_state: int,
                            weight_velocity: np.ndarray | None = None,
                            bias_velocity: np.ndarray | None = None) -> int:
-    """In place: filter[:, :I] (I = depth of the saved input (batches, I)) and bias (units,).
+    """In place: filter[:, :I] (I = depth of the saved input (batches, I); a split filter
+    passes its slice alone) and bias (units,).
     input may be None when update_weights is 0 (the bias gradient needs only grad).
     Draws: weights row-major (c, i), then biases in c order. Returns the new PRNG state.
     Momentum (update.momentum_q15 > 0): weight_velocity (int32, one per element of the

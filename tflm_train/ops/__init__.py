@@ -39,6 +39,9 @@ _TRAINING = {
     "TT_MAX_POOL_2D_GRAD": "MaxPool2DGrad",
     "TT_PAD_GRAD": "PadGrad",
     "TT_GRAD_ACCUMULATE": "GradAccumulate",
+    "TT_CONV_2D": "SplitConv2D",
+    "TT_DEPTHWISE_CONV_2D": "SplitDepthwiseConv2D",
+    "TT_FULLY_CONNECTED": "SplitFullyConnected",
 }
 _REGISTRY.update({f"CUSTOM:{code}": ("training", cls) for code, cls in _TRAINING.items()})
 # forward custom ops the compiler emits to save memory (docs/train-format.md)

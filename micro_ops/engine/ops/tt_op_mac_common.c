@@ -31,6 +31,30 @@ tt_status tt_mac_get_tensors(tt_op_ctx *ctx, tt_tensor **input, tt_tensor **filt
   return TT_OK;
 }
 
+tt_status tt_mac_get_split_tensors(tt_op_ctx *ctx, tt_tensor **input, tt_tensor **slice,
+                                   tt_tensor **rest, tt_tensor **bias, tt_tensor **output) {
+  const int32_t n_in = tt_op_num_inputs(ctx);
+  if (n_in < 3 || n_in > 4 || tt_op_num_outputs(ctx) != 1) {
+    return tt_op_fail(ctx, TT_ERR_MODEL,
+                      "expected 3 or 4 inputs (input, filter slice, filter rest, bias) and 1 "
+                      "output");
+  }
+  *input = tt_op_input(ctx, 0);
+  *slice = tt_op_input(ctx, 1);
+  *rest = tt_op_input(ctx, 2);
+  *bias = tt_op_input(ctx, 3);
+  *output = tt_op_output(ctx, 0);
+  if (!*input || !*slice || !*rest || !*output) {
+    return tt_op_fail(ctx, TT_ERR_MODEL,
+                      "input, both filter parts and output must be present");
+  }
+  if (!tt_is_per_tensor_int8(*input) || !tt_is_per_tensor_int8(*output)) {
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED,
+                      "input and output must be int8 quantized per tensor (supported: int8)");
+  }
+  return TT_OK;
+}
+
 tt_status tt_mac_activation(tt_op_ctx *ctx, int32_t act, const tt_tensor *output,
                             tt_activation *range) {
   if (act != TT_ACT_NONE && act != TT_ACT_RELU && act != TT_ACT_RELU_N1_TO_1 &&
@@ -72,6 +96,52 @@ tt_status tt_mac_check_filter(tt_op_ctx *ctx, const tt_tensor *filter, int32_t c
   }
   *per_channel = n > 1;
   return TT_OK;
+}
+
+/* Whether the split (last) axis of a filter is its quantized axis: per-channel depthwise. */
+static int tt_split_axis_quantized(const tt_tensor *slice) {
+  return slice->num_quant > 1 && slice->quant_axis == slice->rank - 1;
+}
+
+tt_status tt_mac_check_split_filter(tt_op_ctx *ctx, const tt_tensor *slice,
+                                    const tt_tensor *rest, int32_t channels,
+                                    int32_t *per_channel) {
+  const int32_t last = slice->rank - 1;
+  int ok = slice->rank >= 2 && rest->rank == slice->rank && slice->dims[last] >= 1 &&
+           rest->dims[last] >= 1;
+  for (int32_t d = 0; ok && d < last; ++d) ok = slice->dims[d] == rest->dims[d];
+  if (!ok) {
+    return tt_op_fail(ctx, TT_ERR_SHAPE,
+                      "the filter slice and rest must differ only in their last dimension");
+  }
+  const int concat = tt_split_axis_quantized(slice);
+  int32_t pc_slice = 0, pc_rest = 0;
+  tt_status st = tt_mac_check_filter(ctx, slice, concat ? slice->dims[last] : channels, &pc_slice);
+  if (st != TT_OK) return st;
+  st = tt_mac_check_filter(ctx, rest, concat ? rest->dims[last] : channels, &pc_rest);
+  if (st != TT_OK) return st;
+  if (pc_slice != pc_rest || concat != tt_split_axis_quantized(rest) ||
+      (concat && slice->dims[last] + rest->dims[last] != channels)) {
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED,
+                      "the filter slice and rest must be quantized alike");
+  }
+  for (int32_t i = 0; !concat && i < slice->num_quant; ++i) {
+    if (tt_tensor_scale(slice, i) != tt_tensor_scale(rest, i)) {
+      return tt_op_fail(ctx, TT_ERR_UNSUPPORTED,
+                        "the filter slice and rest must have the same scales");
+    }
+  }
+  *per_channel = pc_slice;
+  return TT_OK;
+}
+
+float tt_mac_filter_scale(const tt_tensor *slice, const tt_tensor *rest, int32_t c,
+                          int32_t per_channel) {
+  if (!per_channel) return tt_tensor_scale(slice, 0);
+  if (rest && tt_split_axis_quantized(slice) && c >= slice->num_quant) {
+    return tt_tensor_scale(rest, c - slice->num_quant);
+  }
+  return tt_tensor_scale(slice, c);
 }
 
 tt_status tt_mac_check_bias(tt_op_ctx *ctx, const tt_tensor *bias, int32_t channels) {
@@ -163,6 +233,13 @@ tt_status tt_mac_check_shifts(tt_op_ctx *ctx, const int32_t *shift, int32_t n) {
 tt_status tt_mac_requant(tt_op_ctx *ctx, tt_mac_multiplier_fn fn, const tt_tensor *input,
                          const tt_tensor *filter, const tt_tensor *output, int32_t n,
                          int32_t per_channel, tt_per_channel_quant *quant) {
+  return tt_mac_requant_split(ctx, fn, input, filter, NULL, output, n, per_channel, quant);
+}
+
+tt_status tt_mac_requant_split(tt_op_ctx *ctx, tt_mac_multiplier_fn fn, const tt_tensor *input,
+                               const tt_tensor *filter, const tt_tensor *rest,
+                               const tt_tensor *output, int32_t n, int32_t per_channel,
+                               tt_per_channel_quant *quant) {
   const float in_scale = tt_tensor_scale(input, 0), out_scale = tt_tensor_scale(output, 0);
   const int32_t *flash_mult = NULL, *flash_shift = NULL;
   const int found = tt_op_flash_quant(ctx, n, &flash_mult, &flash_shift);
@@ -171,7 +248,7 @@ tt_status tt_mac_requant(tt_op_ctx *ctx, tt_mac_multiplier_fn fn, const tt_tenso
     /* Never trust the table: a stale or corrupted one would silently change the results. */
     for (int32_t c = 0; c < n; ++c) {
       int32_t m = 0, s = 0;
-      fn(in_scale, tt_tensor_scale(filter, per_channel ? c : 0), out_scale, &m, &s);
+      fn(in_scale, tt_mac_filter_scale(filter, rest, c, per_channel), out_scale, &m, &s);
       tt_status st = tt_mac_check_shifts(ctx, &s, 1);
       if (st != TT_OK) return st;
       if (flash_mult[c] != m || flash_shift[c] != s) {
@@ -188,7 +265,8 @@ tt_status tt_mac_requant(tt_op_ctx *ctx, tt_mac_multiplier_fn fn, const tt_tenso
   if (!mult) return tt_op_fail(ctx, TT_ERR_ARENA, "arena too small for op data");
   int32_t *shift = mult + n;
   for (int32_t c = 0; c < n; ++c) {
-    fn(in_scale, tt_tensor_scale(filter, per_channel ? c : 0), out_scale, &mult[c], &shift[c]);
+    fn(in_scale, tt_mac_filter_scale(filter, rest, c, per_channel), out_scale, &mult[c],
+       &shift[c]);
   }
   tt_status st = tt_mac_check_shifts(ctx, shift, n);
   if (st != TT_OK) return st;
@@ -202,7 +280,18 @@ tt_status tt_mac_conv_constants(tt_op_ctx *ctx, tt_mac_multiplier_fn fn, const t
                                 const tt_tensor *output, int32_t channels, int32_t per_channel,
                                 int32_t pad_w, int32_t pad_h, tt_per_channel_quant *quant,
                                 tt_conv_2d_params *params) {
-  tt_status st = tt_mac_requant(ctx, fn, input, filter, output, channels, per_channel, quant);
+  return tt_mac_conv_constants_split(ctx, fn, win, input, filter, NULL, output, channels,
+                                     per_channel, pad_w, pad_h, quant, params);
+}
+
+tt_status tt_mac_conv_constants_split(tt_op_ctx *ctx, tt_mac_multiplier_fn fn,
+                                      const tt_mac_window *win, const tt_tensor *input,
+                                      const tt_tensor *filter, const tt_tensor *rest,
+                                      const tt_tensor *output, int32_t channels,
+                                      int32_t per_channel, int32_t pad_w, int32_t pad_h,
+                                      tt_per_channel_quant *quant, tt_conv_2d_params *params) {
+  tt_status st =
+      tt_mac_requant_split(ctx, fn, input, filter, rest, output, channels, per_channel, quant);
   if (st != TT_OK) return st;
   params->input_offset = -tt_tensor_zero_point(input, 0);
   params->output_offset = tt_tensor_zero_point(output, 0);

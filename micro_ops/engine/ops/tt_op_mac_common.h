@@ -11,6 +11,11 @@
 tt_status tt_mac_get_tensors(tt_op_ctx *ctx, tt_tensor **input, tt_tensor **filter,
                              tt_tensor **bias, tt_tensor **output);
 
+/* The split-filter ops (TT_CONV_2D & co, docs/train-format.md): input, filter slice, filter rest,
+ * bias (opt) and 1 output; int8 input/output quantized per tensor. */
+tt_status tt_mac_get_split_tensors(tt_op_ctx *ctx, tt_tensor **input, tt_tensor **slice,
+                                   tt_tensor **rest, tt_tensor **bias, tt_tensor **output);
+
 /* NONE, RELU, RELU_N1_TO_1, RELU6 → output clamp range. */
 tt_status tt_mac_activation(tt_op_ctx *ctx, int32_t act, const tt_tensor *output,
                             tt_activation *range);
@@ -18,6 +23,18 @@ tt_status tt_mac_activation(tt_op_ctx *ctx, int32_t act, const tt_tensor *output
 /* int8 filter, symmetric, one scale or one per output channel along quantized_dimension. */
 tt_status tt_mac_check_filter(tt_op_ctx *ctx, const tt_tensor *filter, int32_t channels,
                               int32_t *per_channel);
+
+/* A filter stored as two tensors split along the last axis (slice, rest): same rank, equal
+ * leading dims, each a valid filter (tt_mac_check_filter) quantized alike. When the split axis
+ * is the quantized one (depthwise per channel), the output channels' scales are the slice's
+ * then the rest's; otherwise both parts carry the same scales. */
+tt_status tt_mac_check_split_filter(tt_op_ctx *ctx, const tt_tensor *slice,
+                                    const tt_tensor *rest, int32_t channels,
+                                    int32_t *per_channel);
+
+/* Scale of output channel c (per_channel) or of the filter (slice alone when rest is NULL). */
+float tt_mac_filter_scale(const tt_tensor *slice, const tt_tensor *rest, int32_t c,
+                          int32_t per_channel);
 
 /* int32 bias with one entry per output channel, or absent. */
 tt_status tt_mac_check_bias(tt_op_ctx *ctx, const tt_tensor *bias, int32_t channels);
@@ -64,6 +81,12 @@ typedef void (*tt_mac_multiplier_fn)(float input_scale, float filter_scale, floa
 tt_status tt_mac_requant(tt_op_ctx *ctx, tt_mac_multiplier_fn fn, const tt_tensor *input,
                          const tt_tensor *filter, const tt_tensor *output, int32_t n,
                          int32_t per_channel, tt_per_channel_quant *quant);
+/* The same for a filter split in two tensors, filter (the slice) and rest (NULL: not split;
+ * scales by tt_mac_filter_scale). */
+tt_status tt_mac_requant_split(tt_op_ctx *ctx, tt_mac_multiplier_fn fn, const tt_tensor *input,
+                               const tt_tensor *filter, const tt_tensor *rest,
+                               const tt_tensor *output, int32_t n, int32_t per_channel,
+                               tt_per_channel_quant *quant);
 
 /* The constants CONV_2D and DEPTHWISE_CONV_2D derive alike: the requantization (tt_mac_requant
  * into *quant), then *params: offsets, window, padding and the fused activation's range.
@@ -73,5 +96,12 @@ tt_status tt_mac_conv_constants(tt_op_ctx *ctx, tt_mac_multiplier_fn fn, const t
                                 const tt_tensor *output, int32_t channels, int32_t per_channel,
                                 int32_t pad_w, int32_t pad_h, tt_per_channel_quant *quant,
                                 tt_conv_2d_params *params);
+/* The same for a filter split in two tensors, filter (the slice) and rest (NULL: not split). */
+tt_status tt_mac_conv_constants_split(tt_op_ctx *ctx, tt_mac_multiplier_fn fn,
+                                      const tt_mac_window *win, const tt_tensor *input,
+                                      const tt_tensor *filter, const tt_tensor *rest,
+                                      const tt_tensor *output, int32_t channels,
+                                      int32_t per_channel, int32_t pad_w, int32_t pad_h,
+                                      tt_per_channel_quant *quant, tt_conv_2d_params *params);
 
 #endif /* TT_OP_MAC_COMMON_H */

@@ -53,7 +53,10 @@ void tt_train_no_gradient(tt_op_ctx *ctx) {
 
 enum {
   IN_GRAD = 0, IN_GRAD_EXP, IN_MASK, IN_Y, IN_WEIGHTS, IN_BIAS, IN_SAVED_X, IN_W_MULT, IN_W_SHIFT,
-  IN_B_MULT, IN_B_SHIFT, IN_R, IN_STATE, IN_W_VELOCITY, IN_B_VELOCITY, MAC_GRAD_INPUTS
+  IN_B_MULT, IN_B_SHIFT, IN_R, IN_STATE, IN_W_VELOCITY, IN_B_VELOCITY, MAC_GRAD_INPUTS,
+  /* optional 16th input: the frozen rest of a split filter, whose `weights` are then the
+   * trainable slice only (the forward op is TT_CONV_2D & co) */
+  IN_W_REST = MAC_GRAD_INPUTS
 };
 
 /* Persistent per op: only what the tensors cannot give back at eval (dims are re-read from
@@ -78,22 +81,30 @@ static tt_dims mac_dims(int32_t kind, const tt_tensor *t) {
   return d;
 }
 
-/* The kernels' dims, re-read from the tensors (prepare and eval): grad_out, weights, saved_x
+/* The kernels' dims, re-read from the tensors (prepare and eval): grad_out, the whole filter,
+ * the weights tensor (the part the update writes: the whole filter unless split), saved_x
  * (bias-only: no input channels) and grad_in (when the op has outputs). */
 typedef struct {
-  tt_dims grad, filter, saved, x;
+  tt_dims grad, filter, weights, saved, x;
 } mac_geometry;
 
+static tt_dims mac_filter_dims(int32_t kind, const tt_tensor *w) {
+  if (kind != TT_TRAIN_FULLY_CONNECTED) return tt_tensor_dims4(w);
+  tt_dims f = {w->rank == 2 ? w->dims[0] : 0, 1, 1, w->rank == 2 ? w->dims[1] : 0};
+  return f;
+}
+
+static const tt_tensor *mac_rest(tt_op_ctx *ctx) {
+  return tt_op_num_inputs(ctx) > IN_W_REST ? tt_op_input(ctx, IN_W_REST) : NULL;
+}
+
 static void mac_geometry_of(tt_op_ctx *ctx, int32_t kind, int update_weights, mac_geometry *geo) {
-  const tt_tensor *w = tt_op_input(ctx, IN_WEIGHTS);
+  const tt_tensor *w = tt_op_input(ctx, IN_WEIGHTS), *rest = mac_rest(ctx);
   const tt_tensor *sx = update_weights ? tt_op_input(ctx, IN_SAVED_X) : NULL;
   geo->grad = mac_dims(kind, tt_op_input(ctx, IN_GRAD));
-  if (kind == TT_TRAIN_FULLY_CONNECTED) {
-    tt_dims f = {w->rank == 2 ? w->dims[0] : 0, 1, 1, w->rank == 2 ? w->dims[1] : 0};
-    geo->filter = f;
-  } else {
-    geo->filter = tt_tensor_dims4(w);
-  }
+  geo->weights = mac_filter_dims(kind, w);
+  geo->filter = geo->weights;
+  if (rest != NULL) geo->filter.c += mac_filter_dims(kind, rest).c;
   if (sx != NULL) {
     geo->saved = mac_dims(kind, sx);
   } else {
@@ -128,8 +139,9 @@ static tt_status per_channel(tt_op_ctx *ctx, int32_t i, int32_t n, int required)
 
 tt_status tt_train_mac_grad_prepare(tt_op_ctx *ctx, int32_t kind) {
   tt_tensor *g, *ge, *w, *state;
-  if (tt_op_num_inputs(ctx) != MAC_GRAD_INPUTS)
-    return tt_op_fail(ctx, TT_ERR_MODEL, "expects 15 inputs (docs/train-format.md)");
+  const int32_t n_in = tt_op_num_inputs(ctx);
+  if (n_in != MAC_GRAD_INPUTS && n_in != MAC_GRAD_INPUTS + 1)
+    return tt_op_fail(ctx, TT_ERR_MODEL, "expects 15 or 16 inputs (docs/train-format.md)");
   if (tt_train_input(ctx, IN_GRAD, TT_TYPE_INT8, "grad_out must be int8", &g) != TT_OK ||
       tt_train_input(ctx, IN_WEIGHTS, TT_TYPE_INT8, "weights must be int8", &w) != TT_OK ||
       tt_train_input(ctx, IN_STATE, TT_TYPE_INT32, "state must be int32", &state) != TT_OK)
@@ -183,6 +195,18 @@ tt_status tt_train_mac_grad_prepare(tt_op_ctx *ctx, int32_t kind) {
   if (w->rank != (kind == TT_TRAIN_FULLY_CONNECTED ? 2 : 4))
     return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "weights must be [c_out, kh, kw, c_in] (conv), "
                       "[1, kh, kw, c] (depthwise) or [units, depth] (fully connected)");
+  const tt_tensor *rest = mac_rest(ctx);
+  if (rest != NULL) {
+    /* a split filter: weights [..., k] is the slice the update writes, rest [..., c - k] */
+    const tt_dims rd = mac_filter_dims(kind, rest);
+    if (rest->type != TT_TYPE_INT8 || rest->rank != w->rank || rd.n != geo.weights.n ||
+        rd.h != geo.weights.h || rd.w != geo.weights.w || rd.c < 1)
+      return tt_op_fail(ctx, TT_ERR_SHAPE, "the weights' frozen rest must be int8 and differ "
+                        "from the weights only in the last dimension");
+    if (!d->update_weights)
+      return tt_op_fail(ctx, TT_ERR_MODEL, "a split filter (weights + frozen rest) needs "
+                        "update_weights");
+  }
   const int32_t channels = kind == TT_TRAIN_DEPTHWISE_CONV_2D ? geo.filter.c : geo.filter.n;
   if (geo.grad.c != channels)
     return tt_op_fail(ctx, TT_ERR_SHAPE, "grad_out channels differ from the weights' outputs");
@@ -295,17 +319,20 @@ tt_status tt_train_mac_grad_eval(tt_op_ctx *ctx) {
     const tt_backward_input_quant q = {(const int32_t *)r->data, d->s_e, d->p_shift};
     int8_t *gxd = (int8_t *)gx->data;
     int32_t *exd = (int32_t *)ex->data, *accd = (int32_t *)acc->data;
+    const tt_tensor *rest = mac_rest(ctx);
+    const tt_split_filter filter = {(const int8_t *)w->data,
+                                    rest ? (const int8_t *)rest->data : NULL, geo.weights.c};
     if (d->kind == TT_TRAIN_CONV_2D)
-      st = tt_conv_2d_backward_input(&d->p.conv, &q, &geo.grad, grad, e, &geo.filter,
-                                     (const int8_t *)w->data, &geo.x, accd, gxd, exd);
+      st = tt_conv_2d_backward_input_split(&d->p.conv, &q, &geo.grad, grad, e, &geo.filter,
+                                           &filter, &geo.x, accd, gxd, exd);
     else if (d->kind == TT_TRAIN_DEPTHWISE_CONV_2D)
-      st = tt_depthwise_conv_2d_backward_input(&d->p.dw, &q, &geo.grad, grad, e,
-                                               &geo.filter, (const int8_t *)w->data,
-                                               &geo.x, accd, gxd, exd);
+      st = tt_depthwise_conv_2d_backward_input_split(&d->p.dw, &q, &geo.grad, grad, e,
+                                                     &geo.filter, &filter, &geo.x, accd, gxd,
+                                                     exd);
     else
-      st = tt_fully_connected_backward_input(&d->p.fc, &q, &geo.grad, grad, e,
-                                             &geo.filter, (const int8_t *)w->data,
-                                             &geo.x, accd, gxd, exd);
+      st = tt_fully_connected_backward_input_split(&d->p.fc, &q, &geo.grad, grad, e,
+                                                   &geo.filter, &filter, &geo.x, accd, gxd,
+                                                   exd);
     if (st != TT_OK) return tt_op_fail(ctx, st, "input-gradient kernel rejected its arguments");
   }
   if (!d->update_weights && !d->update_bias) return TT_OK;
@@ -334,13 +361,13 @@ tt_status tt_train_mac_grad_eval(tt_op_ctx *ctx) {
   int32_t *bias = b != NULL ? (int32_t *)b->data : NULL;
   if (d->kind == TT_TRAIN_CONV_2D)
     st = tt_conv_2d_update(&d->p.conv, &upd, &geo.saved, x, &geo.grad, grad, e,
-                           &geo.filter, (int8_t *)w->data, bias, w_vel, b_vel, &prng);
+                           &geo.weights, (int8_t *)w->data, bias, w_vel, b_vel, &prng);
   else if (d->kind == TT_TRAIN_DEPTHWISE_CONV_2D)
     st = tt_depthwise_conv_2d_update(&d->p.dw, &upd, &geo.saved, x, &geo.grad, grad, e,
-                                     &geo.filter, (int8_t *)w->data, bias, w_vel, b_vel, &prng);
+                                     &geo.weights, (int8_t *)w->data, bias, w_vel, b_vel, &prng);
   else
     st = tt_fully_connected_update(&d->p.fc, &upd, &geo.saved, x, &geo.grad, grad, e,
-                                   &geo.filter, (int8_t *)w->data, bias, w_vel, b_vel, &prng);
+                                   &geo.weights, (int8_t *)w->data, bias, w_vel, b_vel, &prng);
   if (st != TT_OK) return tt_op_fail(ctx, st, "update kernel rejected its arguments");
   state[2] = (int32_t)(uint32_t)prng;
   state[3] = (int32_t)(uint32_t)(prng >> 32);
