@@ -178,8 +178,9 @@ def backward_input_prepare(lib, op, filter_scales, filter_shape, depth_multiplie
 
 
 def backward_input(lib, op, params, quant: BackwardInputQuant, grad, grad_exponent, filter,
-                   input_shape):
-    """→ (int8 input gradient, exponent), like the numpy kernel."""
+                   input_shape, scratch=None):
+    """→ (int8 input gradient, exponent), like the numpy kernel. scratch: an int32 array to
+    pass as the kernel's scratch (default: exactly *_scratch_size bytes)."""
     grad = np.ascontiguousarray(grad, dtype=np.int8)
     filter = np.ascontiguousarray(filter, dtype=np.int8)
     r = np.ascontiguousarray(quant.r, dtype=np.int32)
@@ -191,7 +192,9 @@ def backward_input(lib, op, params, quant: BackwardInputQuant, grad, grad_expone
     else:
         gdims, fdims = dims(grad.shape), dims(filter.shape)
     size = getattr(lib, f"tt_{op}_backward_input_scratch_size")(ctypes.byref(idims))
-    scratch = np.zeros(size // 4, dtype=np.int32)
+    if scratch is None:
+        scratch = np.zeros(size // 4, dtype=np.int32)
+    assert scratch.dtype == np.int32 and scratch.nbytes >= size
     out = np.zeros(input_shape, dtype=np.int8)
     e = C_I32()
     ps = params_struct(params)

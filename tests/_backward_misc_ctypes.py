@@ -129,12 +129,16 @@ def apply_activation_mask_from_output(lib, grad, output, activation):
     return g
 
 
-def average_pool_2d_backward(lib, params, output_grad, output_grad_exponent, input_shape):
+def average_pool_2d_backward(lib, params, output_grad, output_grad_exponent, input_shape,
+                             scratch=None):
+    """scratch: an int32 array to pass as the kernel's scratch (default: *_scratch_size)."""
     g = np.ascontiguousarray(output_grad, dtype=np.int8)
     in_dims = _dims(input_shape)
     out = np.zeros(input_shape, dtype=np.int8)
-    scratch = np.zeros(lib.tt_average_pool_2d_backward_scratch_size(ctypes.byref(in_dims)) // 4
-                       + 1, dtype=np.int32)
+    if scratch is None:
+        scratch = np.zeros(
+            lib.tt_average_pool_2d_backward_scratch_size(ctypes.byref(in_dims)) // 4 + 1,
+            dtype=np.int32)
     e = C_I32()
     _check("tt_average_pool_2d_backward", lib.tt_average_pool_2d_backward(
         ctypes.byref(_pool(params)), ctypes.byref(_dims(g.shape)), _p(g, ctypes.c_int8),
@@ -143,13 +147,15 @@ def average_pool_2d_backward(lib, params, output_grad, output_grad_exponent, inp
     return out, e.value
 
 
-def max_pool_2d_backward(lib, params, output_grad, output_grad_exponent, input):
+def max_pool_2d_backward(lib, params, output_grad, output_grad_exponent, input, scratch=None):
+    """scratch: an int32 array to pass as the kernel's scratch (default: *_scratch_size)."""
     g = np.ascontiguousarray(output_grad, dtype=np.int8)
     x = np.ascontiguousarray(input, dtype=np.int8)
     in_dims = _dims(x.shape)
     out = np.zeros(x.shape, dtype=np.int8)
-    scratch = np.zeros(lib.tt_max_pool_2d_backward_scratch_size(ctypes.byref(in_dims)) // 4
-                       + 1, dtype=np.int32)
+    if scratch is None:
+        scratch = np.zeros(lib.tt_max_pool_2d_backward_scratch_size(ctypes.byref(in_dims)) // 4
+                           + 1, dtype=np.int32)
     e = C_I32()
     _check("tt_max_pool_2d_backward", lib.tt_max_pool_2d_backward(
         ctypes.byref(_pool(params)), ctypes.byref(_dims(g.shape)), _p(g, ctypes.c_int8),
@@ -169,15 +175,17 @@ def mean_backward(lib, output_grad, output_grad_exponent, input_shape):
 
 
 def add_backward(lib, output_grad, output_grad_exponent, input1_shape, input2_shape,
-                 output_mask=None, in_place=None):
-    """in_place = 1 or 2: that input's gradient is written over a copy of output_grad."""
+                 output_mask=None, in_place=None, scratch=None):
+    """in_place = 1 or 2: that input's gradient is written over a copy of output_grad.
+    scratch: an int32 array to pass as the kernel's scratch (default: *_scratch_size)."""
     g = np.array(output_grad, dtype=np.int8, copy=True)
     d1, d2, do = _dims(input1_shape), _dims(input2_shape), _dims(g.shape)
     g1 = g if in_place == 1 else np.zeros(input1_shape, dtype=np.int8)
     g2 = g if in_place == 2 else np.zeros(input2_shape, dtype=np.int8)
     mask = None if output_mask is None else np.ascontiguousarray(output_mask, dtype=np.uint8)
     size = lib.tt_add_backward_scratch_size(ctypes.byref(d1), ctypes.byref(d2), ctypes.byref(do))
-    scratch = np.zeros(size // 4 + 1, dtype=np.int32)
+    if scratch is None:
+        scratch = np.zeros(size // 4 + 1, dtype=np.int32)
     e1, e2 = C_I32(), C_I32()
     _check("tt_add_backward", lib.tt_add_backward(
         ctypes.byref(do), _p(g, ctypes.c_int8), C_I32(int(output_grad_exponent)),

@@ -28,6 +28,7 @@ DEMO = ROOT / "examples" / "models" / "fashion5_cnn_int8.tflite"
 RESNET8 = "mlcommons/resnet8_cifar10_int8.tflite"
 # conv, depthwise and pointwise layers trained on part of their channels (split filters)
 PARTIAL = "sparse:bias=5,2=1/2,3=1/2,5=1/4,6=1/8"
+VWW = "mlcommons/vww_mobilenetv1_96_int8.tflite"
 # QEMU steps of ResNet-8 cost ~117 M instructions each: keep CI short.
 STEPS = {"demo": 4, "demo-partial": 4, "resnet8": 3}
 INFERENCES = 2
@@ -108,11 +109,11 @@ def test_arena_over_256kb_fails_at_link_time(tmp_path):
 
 
 def test_real_model_plan_over_256kb_does_not_link(tmp_path):
-    """ResNet-8 with every layer trainable plans more than 256 KB: the link says so."""
+    """MobileNetV1 (VWW) with every layer trainable plans more than 256 KB: the link says so."""
     import tflm_train as tt
     from tflm_train.engine_c import CEngine
 
-    tm = tt.convert(shared_model(RESNET8), update="full")
+    tm = tt.convert(shared_model(VWW), update="full")
     assert CEngine(tm.bytes).arena_bytes > fw.RAM_BYTES
     with pytest.raises(fw.FirmwareDoesNotFit) as e:
         fw.build_firmware(tm, cpu="cortex-m7", steps=1, out_dir=tmp_path)

@@ -17,6 +17,7 @@ from tflm_train import ir, tflite_io
 from tflm_train.engine_numpy import NumpyEngine
 from tflm_train.errors import ModelFormatError
 from tflm_train.kernels.add_backward import add_backward_scratch_size
+from tflm_train.kernels.gradient import pow2_stream_scratch_size
 from tflm_train.kernels.loss import softmax_cross_entropy_scratch_size
 from tflm_train.kernels.pooling_backward import (average_pool_2d_backward_scratch_size,
                                                  max_pool_2d_backward_scratch_size)
@@ -202,8 +203,10 @@ def _add_grad_model(scratch_elems: int | None):
 
 
 def test_broadcast_add_grad_scratch_output():
-    assert add_backward_scratch_size((1, 3, 4, 6), (1, 1, 1, 6), (1, 3, 4, 6)) == 24
-    data = _add_grad_model(6)
+    # the 2-bit stream of the broadcast input's 6 sums: one int32 word
+    size = add_backward_scratch_size((1, 3, 4, 6), (1, 1, 1, 6), (1, 3, 4, 6))
+    assert size == pow2_stream_scratch_size(6) == 4
+    data = _add_grad_model(size // 4)
     eng, ref = CEngine(data), NumpyEngine(ir.from_model(tflite_io.read_model(data)))
     rng = np.random.default_rng(1)
     for _ in range(20):
@@ -211,7 +214,7 @@ def test_broadcast_add_grad_scratch_output():
         e = np.array([int(rng.integers(-20, 0))], np.int32)
         for a, b in zip(eng.invoke([g, e]), ref.invoke([g, e])):
             np.testing.assert_array_equal(a, b)
-    for bad, word in [(None, "scratch output is missing"), (5, "smaller")]:
+    for bad, word in [(None, "scratch output is missing"), (size // 4 - 1, "smaller")]:
         with pytest.raises(ModelFormatError, match=word):
             CEngine(_add_grad_model(bad))
 

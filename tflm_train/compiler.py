@@ -535,7 +535,7 @@ class TrainingCompiler:
             y = g.tensors[op.outputs[0]]
             nbytes = add_backward_scratch_size(g.tensors[pairs[0]].shape,
                                                g.tensors[pairs[1]].shape, y.shape)
-            if nbytes:  # int32 sums of a broadcast input
+            if nbytes:  # the 2-bit rounding codes of a broadcast input's sums
                 outs.append(self._scratch(f"{y.name}/add{i}", nbytes))
             new_ops.append(ed.custom_op("TT_ADD_GRAD", [gy, ey, mask if mask is not None else -1],
                                         outs))
@@ -623,7 +623,7 @@ class TrainingCompiler:
             opts["grad_pre_shift"] = int(q.p)
             opts["grad_exp_offset"] = int(q.s_e - 15 + q.p)
             gx, ex = self._grad_pair(L.input, f"/op{i}")
-            # the kernel's int32 accumulators (planned for this op only, see _scratch)
+            # the kernel's 2-bit rounding codes (planned for this op only, see _scratch)
             outs = [gx, ex, self._scratch(f"{x.name}/op{i}", q_scratch(x.shape))]
             result[L.input] = (gx, ex)
         edited = self.ed.sg.operators[i].inputs

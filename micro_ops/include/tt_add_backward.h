@@ -1,6 +1,7 @@
 /* Backward of ADD: the output gradient, masked by the fused activation, passes to both inputs;
- * a broadcast input gets the int32 sum over its broadcast dims, requantized with
- * tt_requantize_pow2. Numpy twin: tflm_train/kernels/add_backward.py. */
+ * a broadcast input gets the int32 sum over its broadcast dims, requantized as
+ * tt_requantize_pow2 would (streamed, tt_gradient.h). Numpy twin:
+ * tflm_train/kernels/add_backward.py. */
 #ifndef TT_ADD_BACKWARD_H
 #define TT_ADD_BACKWARD_H
 
@@ -13,7 +14,8 @@ extern "C" {
 /* Output elements above this are rejected (127 * 2^24 < 2^31 keeps the sums in int32). */
 #define TT_ADD_BACKWARD_MAX_BROADCAST_ELEMENTS (1L << 24)
 
-/* Bytes of int32 scratch: the element count of the larger broadcast input (0 if none). */
+/* Bytes of scratch: the 2 bits per element of tt_pow2_stream for the larger broadcast input
+ * (0 if none). */
 int32_t tt_add_backward_scratch_size(const tt_dims *input1_dims, const tt_dims *input2_dims,
                                      const tt_dims *output_dims);
 

@@ -20,11 +20,13 @@ tt_status tt_conv_2d_backward_input_prepare(const float *filter_scale, int32_t n
                                             const tt_dims *filter_dims, int32_t *r,
                                             int32_t *s_e, int32_t *p);
 
-/* Bytes of int32 scratch needed by tt_conv_2d_backward_input. */
+/* Bytes of scratch needed by tt_conv_2d_backward_input: 2 bits per input element
+ * (tt_pow2_stream). */
 int32_t tt_conv_2d_backward_input_scratch_size(const tt_dims *input_dims);
 
 /* grad [n, oh, ow, c_out] (exponent grad_exponent), filter [c_out, kh, kw, c_in] →
- * input_grad [n, h, w, c_in] (dims input_dims) and its exponent. */
+ * input_grad [n, h, w, c_in] (dims input_dims) and its exponent. input_grad is written while
+ * grad and filter are read: it may not overlap them. */
 tt_status tt_conv_2d_backward_input(const tt_conv_2d_params *params,
                                     const tt_backward_input_quant *quant, const tt_dims *grad_dims,
                                     const int8_t *grad, int32_t grad_exponent,

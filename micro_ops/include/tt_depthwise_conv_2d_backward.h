@@ -22,10 +22,12 @@ tt_status tt_depthwise_conv_2d_backward_input_prepare(const float *filter_scale,
                                                       int32_t depth_multiplier, int32_t *r,
                                                       int32_t *s_e, int32_t *p);
 
-/* Bytes of int32 scratch needed by tt_depthwise_conv_2d_backward_input. */
+/* Bytes of scratch needed by tt_depthwise_conv_2d_backward_input: 2 bits per input element
+ * (tt_pow2_stream). */
 int32_t tt_depthwise_conv_2d_backward_input_scratch_size(const tt_dims *input_dims);
 
-/* grad [n, oh, ow, c], filter [1, kh, kw, c] → input_grad [n, h, w, c / depth_multiplier]. */
+/* grad [n, oh, ow, c], filter [1, kh, kw, c] → input_grad [n, h, w, c / depth_multiplier].
+ * input_grad is written while grad and filter are read: it may not overlap them. */
 tt_status tt_depthwise_conv_2d_backward_input(const tt_depthwise_conv_2d_params *params,
                                               const tt_backward_input_quant *quant,
                                               const tt_dims *grad_dims, const int8_t *grad,

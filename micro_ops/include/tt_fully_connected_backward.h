@@ -20,11 +20,13 @@ tt_status tt_fully_connected_backward_input_prepare(const float *filter_scale, i
                                                     const tt_dims *filter_dims, int32_t *r,
                                                     int32_t *s_e, int32_t *p);
 
-/* Bytes of int32 scratch needed by tt_fully_connected_backward_input. */
+/* Bytes of scratch needed by tt_fully_connected_backward_input: 2 bits per input element
+ * (tt_pow2_stream). */
 int32_t tt_fully_connected_backward_input_scratch_size(const tt_dims *input_dims);
 
 /* grad_dims: n = batches, c = units; filter_dims: n = units, c = depth; input_dims: n =
- * batches, c = depth → input_grad [batches, depth] and its exponent. */
+ * batches, c = depth → input_grad [batches, depth] and its exponent. input_grad is written
+ * while grad and filter are read: it may not overlap them. */
 tt_status tt_fully_connected_backward_input(const tt_fully_connected_params *params,
                                             const tt_backward_input_quant *quant,
                                             const tt_dims *grad_dims, const int8_t *grad,

@@ -16,21 +16,24 @@ extern "C" {
 /* K of the average-pool reciprocal: 24 - bitlen(ceil(fh/sh) * ceil(fw/sw)). */
 int32_t tt_average_pool_recip_bits(const tt_pool_params *params);
 
-/* Bytes of int32 scratch: one accumulator per input element (both kernels). */
+/* Bytes of scratch (both kernels): the int32 sums of one input pixel (depth of them), then
+ * the 2 bits per input element of tt_pow2_stream. */
 int32_t tt_average_pool_2d_backward_scratch_size(const tt_dims *input_dims);
 int32_t tt_max_pool_2d_backward_scratch_size(const tt_dims *input_dims);
 
 /* Each output adds g * R to every tap of its clipped window, R = (2^K + count/2) / count
  * (exact for power-of-two counts); the int32 sums (exponent e_g - K, no overflow: at most
- * ceil(fh/sh)*ceil(fw/sw) windows cover an input) are requantized with tt_requantize_pow2.
- * TT_ERR_SHAPE if n or c differ or a window lies entirely in the padding. */
+ * ceil(fh/sh)*ceil(fw/sw) windows cover an input), gathered pixel by pixel, are requantized as
+ * tt_requantize_pow2 would (streamed). TT_ERR_SHAPE if n or c differ or a window lies entirely
+ * in the padding. input_grad may not overlap output_grad. */
 tt_status tt_average_pool_2d_backward(const tt_pool_params *params, const tt_dims *output_dims,
                                       const int8_t *output_grad, int32_t output_grad_exponent,
                                       const tt_dims *input_dims, int8_t *input_grad,
                                       int32_t *input_grad_exponent, int32_t *scratch);
 
 /* Each output's gradient goes to the first maximum (row-major) of its clipped window in the
- * saved int8 input; overlapping windows add in int32; tt_requantize_pow2 with exponent e_g. */
+ * saved int8 input; overlapping windows add in int32; requantized as tt_requantize_pow2 would
+ * from exponent e_g (streamed). input_grad may not overlap output_grad or input. */
 tt_status tt_max_pool_2d_backward(const tt_pool_params *params, const tt_dims *output_dims,
                                   const int8_t *output_grad, int32_t output_grad_exponent,
                                   const tt_dims *input_dims, const int8_t *input,

@@ -30,7 +30,7 @@ typedef struct {
 #define TT_VELOCITY_FRAC_BITS 16       /* velocity: int32 Q16.16, units of one parameter LSB */
 
 /* Input-gradient constants: r[c] = round(2^15 s_w[c] / 2^s_e) (one per output channel),
- * s_e = floor(log2 max s_w) + 1, p = right shift of the int64 sums into the int32 scratch. */
+ * s_e = floor(log2 max s_w) + 1, p = right shift of the int64 sums to int32 accumulators. */
 typedef struct {
   const int32_t *r;
   int32_t s_e;

@@ -14,13 +14,16 @@ static int32_t tt_add_bwd_keep(const uint8_t *mask, int32_t i) {
   return mask == NULL || ((mask[i >> 3] >> (i & 7)) & 1u);
 }
 
-/* Sum the masked output gradient over the broadcast dims of `in`, then requantize. */
+/* Each element of the broadcast input `in`, in order, sums the masked output gradient over
+ * the broadcast dims (gather form) and streams the sum to int8 through tt_pow2_stream. */
 static tt_status tt_add_bwd_reduce(const tt_dims *output_dims, const int8_t *output_grad,
                                    int32_t e, const uint8_t *mask, const tt_dims *in,
                                    int8_t *grad, int32_t *grad_exponent, int32_t *scratch) {
   const int32_t in_d[4] = {in->n, in->h, in->w, in->c};
   const int32_t out_d[4] = {output_dims->n, output_dims->h, output_dims->w, output_dims->c};
-  int32_t stride[4], o[4], d, i = 0;
+  int32_t stride[4], span[4], i[4], r[4], d;
+  int32_t keep_stride[4], sum_stride[4]; /* output strides of the kept / summed dims, else 0 */
+  tt_pow2_stream st;
   for (d = 0; d < 4; ++d) {
     if (in_d[d] != out_d[d] && in_d[d] != 1) return TT_ERR_SHAPE;
   }
@@ -28,23 +31,39 @@ static tt_status tt_add_bwd_reduce(const tt_dims *output_dims, const int8_t *out
     return TT_ERR_SHAPE;
   }
   stride[3] = 1;
-  for (d = 2; d >= 0; --d) stride[d] = stride[d + 1] * in_d[d + 1];
+  for (d = 2; d >= 0; --d) stride[d] = stride[d + 1] * out_d[d + 1];
   for (d = 0; d < 4; ++d) {
-    if (in_d[d] != out_d[d]) stride[d] = 0; /* broadcast dim: all outputs add to one input */
+    const int summed = in_d[d] != out_d[d];
+    span[d] = summed ? out_d[d] : 1;
+    keep_stride[d] = summed ? 0 : stride[d];
+    sum_stride[d] = summed ? stride[d] : 0;
   }
-  for (d = 0; d < tt_add_bwd_elements(in); ++d) scratch[d] = 0;
-  for (o[0] = 0; o[0] < out_d[0]; ++o[0]) {
-    for (o[1] = 0; o[1] < out_d[1]; ++o[1]) {
-      for (o[2] = 0; o[2] < out_d[2]; ++o[2]) {
-        int32_t *acc = scratch + (ptrdiff_t)o[0] * stride[0] + (ptrdiff_t)o[1] * stride[1] +
-                       (ptrdiff_t)o[2] * stride[2];
-        for (o[3] = 0; o[3] < out_d[3]; ++o[3], ++i) {
-          if (tt_add_bwd_keep(mask, i)) acc[o[3] * stride[3]] += output_grad[i];
+  tt_pow2_stream_init(&st, grad, scratch);
+  for (i[0] = 0; i[0] < in_d[0]; ++i[0]) {
+    for (i[1] = 0; i[1] < in_d[1]; ++i[1]) {
+      for (i[2] = 0; i[2] < in_d[2]; ++i[2]) {
+        for (i[3] = 0; i[3] < in_d[3]; ++i[3]) {
+          const int32_t base = i[0] * keep_stride[0] + i[1] * keep_stride[1] +
+                               i[2] * keep_stride[2] + i[3] * keep_stride[3];
+          int32_t acc = 0; /* |acc| <= 127 * 2^24 */
+          for (r[0] = 0; r[0] < span[0]; ++r[0]) {
+            for (r[1] = 0; r[1] < span[1]; ++r[1]) {
+              for (r[2] = 0; r[2] < span[2]; ++r[2]) {
+                const int32_t row =
+                    base + r[0] * sum_stride[0] + r[1] * sum_stride[1] + r[2] * sum_stride[2];
+                for (r[3] = 0; r[3] < span[3]; ++r[3]) {
+                  const int32_t o = row + r[3] * sum_stride[3];
+                  if (tt_add_bwd_keep(mask, o)) acc += output_grad[o];
+                }
+              }
+            }
+          }
+          tt_pow2_stream_push(&st, acc);
         }
       }
     }
   }
-  tt_requantize_pow2(scratch, tt_add_bwd_elements(in), e, grad, grad_exponent);
+  tt_pow2_stream_finish(&st, e, grad_exponent);
   return TT_OK;
 }
 
@@ -58,12 +77,12 @@ static void tt_add_bwd_copy(const tt_dims *output_dims, const int8_t *output_gra
 
 int32_t tt_add_backward_scratch_size(const tt_dims *input1_dims, const tt_dims *input2_dims,
                                      const tt_dims *output_dims) {
-  int32_t bytes = 0;
-  if (!tt_add_bwd_same(input1_dims, output_dims)) bytes = tt_add_bwd_elements(input1_dims);
-  if (!tt_add_bwd_same(input2_dims, output_dims) && tt_add_bwd_elements(input2_dims) > bytes) {
-    bytes = tt_add_bwd_elements(input2_dims);
+  int32_t elements = 0;
+  if (!tt_add_bwd_same(input1_dims, output_dims)) elements = tt_add_bwd_elements(input1_dims);
+  if (!tt_add_bwd_same(input2_dims, output_dims) && tt_add_bwd_elements(input2_dims) > elements) {
+    elements = tt_add_bwd_elements(input2_dims);
   }
-  return bytes * (int32_t)sizeof(int32_t);
+  return tt_pow2_stream_scratch_size(elements);
 }
 
 tt_status tt_add_backward(const tt_dims *output_dims, const int8_t *output_grad,

@@ -1,5 +1,5 @@
-/* CONV_2D training kernels: input gradient (gather form, int64 sums → int32 scratch → int8),
- * and weight/bias gradients fused with the in-place stochastic-rounding update. */
+/* CONV_2D training kernels: input gradient (gather form, int64 sums streamed to int8 through
+ * tt_pow2_stream), and weight/bias gradients fused with the in-place stochastic-rounding update. */
 #include "tt_conv_2d_backward.h"
 
 #include "tt_gradient.h"
@@ -13,7 +13,8 @@ tt_status tt_conv_2d_backward_input_prepare(const float *filter_scale, int32_t n
 }
 
 int32_t tt_conv_2d_backward_input_scratch_size(const tt_dims *input_dims) {
-  return (int32_t)sizeof(int32_t) * input_dims->n * input_dims->h * input_dims->w * input_dims->c;
+  return tt_pow2_stream_scratch_size(input_dims->n * input_dims->h * input_dims->w *
+                                     input_dims->c);
 }
 
 /* Output index o with o * stride + k * dilation - pad == i, or -1 when there is none. */
@@ -56,7 +57,8 @@ tt_status tt_conv_2d_backward_input_split(const tt_conv_2d_params *params,
   const int32_t split = filter->split;
   if (split < 1 || split > in_c || (split < in_c && !filter->rest)) return TT_ERR_ARG;
 
-  int32_t *acc_out = scratch;
+  tt_pow2_stream st;
+  tt_pow2_stream_init(&st, input_grad, scratch);
   for (int32_t b = 0; b < input_dims->n; ++b) {
     for (int32_t iy = 0; iy < in_h; ++iy) {
       for (int32_t ix = 0; ix < in_w; ++ix) {
@@ -82,14 +84,12 @@ tt_status tt_conv_2d_backward_input_split(const tt_conv_2d_params *params,
               }
             }
           }
-          *acc_out++ = (int32_t)tt_rounding_divide_by_pot64(acc, quant->p);
+          tt_pow2_stream_push(&st, (int32_t)tt_rounding_divide_by_pot64(acc, quant->p));
         }
       }
     }
   }
-  const int32_t n = input_dims->n * in_h * in_w * in_c;
-  tt_requantize_pow2(scratch, n, grad_exponent + quant->s_e - 15 + quant->p, input_grad,
-                     input_grad_exponent);
+  tt_pow2_stream_finish(&st, grad_exponent + quant->s_e - 15 + quant->p, input_grad_exponent);
   return TT_OK;
 }
 

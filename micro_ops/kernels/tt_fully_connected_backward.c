@@ -13,7 +13,7 @@ tt_status tt_fully_connected_backward_input_prepare(const float *filter_scale, i
 }
 
 int32_t tt_fully_connected_backward_input_scratch_size(const tt_dims *input_dims) {
-  return (int32_t)sizeof(int32_t) * input_dims->n * input_dims->c;
+  return tt_pow2_stream_scratch_size(input_dims->n * input_dims->c);
 }
 
 tt_status tt_fully_connected_backward_input(const tt_fully_connected_params *params,
@@ -45,6 +45,8 @@ tt_status tt_fully_connected_backward_input_split(
   }
   const int32_t split = filter->split;
   if (split < 1 || split > depth || (split < depth && !filter->rest)) return TT_ERR_ARG;
+  tt_pow2_stream st;
+  tt_pow2_stream_init(&st, input_grad, scratch);
   for (int32_t b = 0; b < batches; ++b) {
     const int8_t *g = grad + (size_t)b * units;
     for (int32_t j = 0; j < depth; ++j) {
@@ -55,11 +57,10 @@ tt_status tt_fully_connected_backward_input_split(
       for (int32_t c = 0; c < units; ++c) {
         acc += (int64_t)column[(size_t)c * stride] * ((int32_t)g[c] * quant->r[c]);
       }
-      scratch[(size_t)b * depth + j] = (int32_t)tt_rounding_divide_by_pot64(acc, quant->p);
+      tt_pow2_stream_push(&st, (int32_t)tt_rounding_divide_by_pot64(acc, quant->p));
     }
   }
-  tt_requantize_pow2(scratch, batches * depth, grad_exponent + quant->s_e - 15 + quant->p,
-                     input_grad, input_grad_exponent);
+  tt_pow2_stream_finish(&st, grad_exponent + quant->s_e - 15 + quant->p, input_grad_exponent);
   return TT_OK;
 }
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .gradient import requantize_pow2
+from .gradient import pow2_stream_scratch_size, requantize_pow2
 from .mask import apply_activation_mask
 
 MAX_BROADCAST_ELEMENTS = 1 << 24   # 127 · 2^24 < 2^31: the int32 sums cannot overflow
@@ -31,11 +31,12 @@ def _dims4(shape) -> tuple[int, ...]:
 
 
 def add_backward_scratch_size(input1_shape, input2_shape, output_shape) -> int:
-    """Bytes of int32 scratch of the C kernel: the sums of the larger broadcast input (0 when
-    neither input is broadcast)."""
+    """Bytes of scratch of the C kernel: 2 bits per element of the larger broadcast input
+    (the streaming requantization of its sums, tt_pow2_stream); 0 when neither input is
+    broadcast."""
     out4 = _dims4(output_shape)
     sizes = [int(np.prod(s)) for s in (input1_shape, input2_shape) if _dims4(s) != out4]
-    return 4 * max(sizes, default=0)
+    return pow2_stream_scratch_size(max(sizes, default=0))
 
 
 def _input_grad(g4: np.ndarray, e: int, input_shape) -> tuple[np.ndarray, int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .fully_connected import FullyConnectedParams
-from .gradient import requantize_pow2
+from .gradient import pow2_stream_scratch_size, requantize_pow2
 from .update import (BackwardInputQuant, UpdateParams, apply_weight_deltas, backward_input_prepare,
                      check_velocity, effective_multipliers, exact_matmul, prng_draws,
                      rounding_divide_by_pot64, update_bias, update_deltas)
@@ -21,8 +21,9 @@ def fully_connected_backward_input_prepare(filter_scales, filter_shape) -> Backw
 
 
 def fully_connected_backward_input_scratch_size(input_shape) -> int:
-    """Bytes of int32 scratch: one accumulator per input element (batches · depth)."""
-    return 4 * int(np.prod(input_shape))
+    """Bytes of scratch of the C kernel: 2 bits per input element (it streams the int32
+    accumulators through tt_pow2_stream instead of holding them)."""
+    return pow2_stream_scratch_size(int(np.prod(input_shape)))
 
 
 def fully_connected_backward_input(params: FullyConnectedParams, quant: BackwardInputQuant,

@@ -29,6 +29,13 @@ def requantize_pow2(acc, e_acc: int) -> tuple[np.ndarray, int]:
     return q, int(e_acc) + s
 
 
+def pow2_stream_scratch_size(n: int) -> int:
+    """Bytes of scratch of the C kernels' streaming requantize_pow2 (tt_pow2_stream in
+    tt_gradient.h) over n accumulators: 2 bits per element, whole int32 words. The kernels
+    produce the same int8 values and exponent as requantize_pow2 over all n at once."""
+    return 4 * (-(-int(n) // 16))
+
+
 def prng_next(state: int) -> tuple[int, int]:
     """xorshift64*: (new state, 64 random bits)."""
     x = state

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .gradient import requantize_pow2
+from .gradient import pow2_stream_scratch_size, requantize_pow2
 from .pooling import PoolParams
 
 
@@ -36,13 +36,14 @@ def average_pool_recip_bits(params: PoolParams) -> int:
 
 
 def average_pool_2d_backward_scratch_size(input_shape) -> int:
-    """Bytes of int32 scratch of the C kernel: one accumulator per input element."""
-    return 4 * int(np.prod(input_shape))
+    """Bytes of scratch of the C kernel: the int32 sums of one input pixel (C of them), then
+    2 bits per input element for the streaming requantization (tt_pow2_stream)."""
+    return 4 * int(input_shape[-1]) + pow2_stream_scratch_size(int(np.prod(input_shape)))
 
 
 def max_pool_2d_backward_scratch_size(input_shape) -> int:
-    """Bytes of int32 scratch of the C kernel: one accumulator per input element."""
-    return 4 * int(np.prod(input_shape))
+    """Bytes of scratch of the C kernel: as average_pool_2d_backward_scratch_size."""
+    return 4 * int(input_shape[-1]) + pow2_stream_scratch_size(int(np.prod(input_shape)))
 
 
 def _geometry(params: PoolParams, input_shape, output_grad: np.ndarray):

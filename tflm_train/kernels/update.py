@@ -91,7 +91,7 @@ def momentum_q15(mu: float) -> int:
 
 def backward_input_prepare(filter_scales, n_channels: int, fan_out: int) -> BackwardInputQuant:
     """r_c = round(2^15 · s_w[c] / 2^S_e) with S_e = floor(log2 max s_w) + 1, and the pre-shift
-    p: the smallest with 128·128·(2^15 − 1)·fan_out / 2^p < 2^30, so the rounded scratch
+    p: the smallest with 128·128·(2^15 − 1)·fan_out / 2^p < 2^30, so the rounded accumulator
     value fits int32 with a bit to spare. fan_out = the number of (channel, tap) products
     summed into one input-gradient element (at most)."""
     sw = np.asarray(filter_scales, dtype=np.float32).ravel()

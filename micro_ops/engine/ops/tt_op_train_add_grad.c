@@ -33,7 +33,7 @@ static tt_status prepare(tt_op_ctx *ctx) {
   d->in1 = tt_tensor_dims4(g1);
   d->in2 = tt_tensor_dims4(g2);
   tt_op_set_data(ctx, d);
-  /* output 4: int32 sums of a broadcast input, only when one is broadcast */
+  /* output 4: the scratch of a broadcast input's sums, only when one is broadcast */
   const int32_t need = tt_add_backward_scratch_size(&d->in1, &d->in2, &d->out);
   if (need == 0 && outs == 4) return TT_OK;
   return tt_train_scratch_output(ctx, 4, TT_TYPE_INT32, need);

@@ -248,7 +248,7 @@ tt_status tt_train_mac_grad_prepare(tt_op_ctx *ctx, int32_t kind) {
   if (tt_op_input(ctx, IN_R) != NULL) {
     if (outs != 3)
       return tt_op_fail(ctx, TT_ERR_MODEL, "with r_q15 the op has 3 outputs: grad_in, "
-                        "grad_in_exp and its int32 accumulator scratch");
+                        "grad_in_exp and its int32 scratch");
     const tt_tensor *gx = tt_op_output(ctx, 0), *ex = tt_op_output(ctx, 1);
     if (gx->type != TT_TYPE_INT8 || !tt_train_is_exp(ex))
       return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "outputs must be int8 grad_in, int32 [1] "

@@ -41,7 +41,7 @@ static tt_status prepare(tt_op_ctx *ctx, int max_pool) {
       return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "saved_x must be int8 shaped like grad_in");
   }
   tt_op_set_data(ctx, d);
-  /* output 2: the int32 accumulators, one per input element */
+  /* output 2: one pixel's int32 sums and the 2-bit rounding codes (tt_pow2_stream) */
   return tt_train_scratch_output(ctx, 2, TT_TYPE_INT32,
                                  max_pool ? tt_max_pool_2d_backward_scratch_size(&d->in)
                                           : tt_average_pool_2d_backward_scratch_size(&d->in));

@@ -24,7 +24,7 @@ using Resolver = tflite::MicroMutableOpResolver<kBuiltinOps + tflm_train::kNumTr
 // The arena `tflm-train inspect` prints for this model (TFLM arena line); the test proves
 // it is enough. Kept in a static buffer, 16-byte aligned as TFLM wants.
 #ifndef TT_TEST_ARENA_BYTES
-#define TT_TEST_ARENA_BYTES 25488
+#define TT_TEST_ARENA_BYTES 21008
 #endif
 alignas(16) uint8_t g_arena[TT_TEST_ARENA_BYTES];
 
