@@ -289,10 +289,10 @@ def _planned_scratch(tm):
     rows = []
     for op in g.ops:
         outs = [t for t in op.outputs if g.tensors[t].name.startswith("scratch/")]
-        if not outs:
+        kind = op.opcode.removeprefix("CUSTOM:")
+        if not outs or kind == "TT_FUSED_CHAIN":  # forward line buffers: test_fused_chain.py
             continue
         (t,) = outs
-        kind = op.opcode.removeprefix("CUSTOM:")
         gx = g.tensors[op.outputs[0]].shape
         if kind == "TT_CONV_2D_GRAD":
             want = conv_2d_backward_input_scratch_size(gx)

@@ -81,6 +81,15 @@ def plan(graph: Graph) -> Plan:
             if x in life and y in life and life[x][1] == k and x not in io and y not in io \
                     and x not in alias.values():
                 alias[y] = x
+    # ADD element-wise in place: output over input 0 when input 0 dies there and nothing is
+    # broadcast (element k is read before it is written; the C engine's ADD allows it).
+    for k, op in enumerate(graph.ops):
+        if op.opcode == "ADD" and len(op.inputs) == 2 and op.outputs:
+            x, y = op.inputs[0], op.outputs[0]
+            shapes = {tuple(graph.tensors[i].shape) for i in (*op.inputs, y)}
+            if x in life and y in life and life[x][1] == k and x not in io and y not in io \
+                    and len(shapes) == 1 and x not in alias.values() and x != op.inputs[1]:
+                alias[y] = x
     # A fused chain streams its input: its output may take the input's memory (even the
     # graph input's: the image is consumed) when the row schedule allows it.
     for k, op in enumerate(graph.ops):
@@ -102,24 +111,34 @@ def plan(graph: Graph) -> Plan:
               for r, ts in groups.items()}
     g_size = {r: max(_align(sizes[t]) for t in ts) for r, ts in groups.items()}
 
-    order = sorted(groups, key=lambda r: (-g_size[r], g_life[r][0], r))
-    # Members of a group share its offset but keep their own sizes and lifetimes, so a group
-    # whose image shrinks (a streamed chain's output inside its input) frees the rest.
-    placed: list[tuple[int, int, int, int]] = []   # (offset, size, first, last) per member
-    g_off: dict[int, int] = {}
-    for r in order:
-        members = [(_align(sizes[t]), life[t][0], life[t][1]) for t in groups[r]]
-        clash = [(o, s, m) for o, s, fa, fb in placed for m in members
-                 if not (fb < m[1] or fa > m[2])]
-        off = 0
-        for cand in sorted({0} | {_align(o + s) for o, s, _ in clash}):
-            if all(cand + m[0] <= o or cand >= o + s for o, s, m in clash):
-                off = cand
-                break
-        g_off[r] = off
-        placed.extend((off, size, fa, fb) for size, fa, fb in members)
+    def place(order):
+        # Members of a group share its offset but keep their own sizes and lifetimes, so a
+        # group whose image shrinks (a streamed chain's output inside its input) frees the rest.
+        placed: list[tuple[int, int, int, int]] = []   # (offset, size, first, last) per member
+        g_off: dict[int, int] = {}
+        for r in order:
+            members = [(_align(sizes[t]), life[t][0], life[t][1]) for t in groups[r]]
+            clash = [(o, s, m) for o, s, fa, fb in placed for m in members
+                     if not (fb < m[1] or fa > m[2])]
+            off = 0
+            for cand in sorted({0} | {_align(o + s) for o, s, _ in clash}):
+                if all(cand + m[0] <= o or cand >= o + s for o, s, m in clash):
+                    off = cand
+                    break
+            g_off[r] = off
+            placed.extend((off, size, fa, fb) for size, fa, fb in members)
+        return max((o + s for o, s, _, _ in placed), default=0), g_off
+
+    # Greedy first fit in a few orders, keep the lowest peak: largest first (TFLM's order),
+    # largest size x lifetime first, longest-lived first (a tiny tensor live for the whole
+    # step, e.g. the label, must not end up on top of everything), and in order of birth.
+    orders = [sorted(groups, key=lambda r: (-g_size[r], g_life[r][0], r)),
+              sorted(groups, key=lambda r: (-g_size[r] * (g_life[r][1] - g_life[r][0] + 1),
+                                            g_life[r][0], r)),
+              sorted(groups, key=lambda r: (g_life[r][0] - g_life[r][1], -g_size[r], r)),
+              sorted(groups, key=lambda r: (g_life[r][0], -g_size[r], r))]
+    peak, g_off = min((place(o) for o in orders), key=lambda pg: pg[0])
     offsets = {t: g_off[root[t]] for t in life}
-    peak = max((o + s for o, s, _, _ in placed), default=0)
     return Plan(offsets, sizes, life, peak, root)
 
 

@@ -3,8 +3,8 @@
  * Each stage reads only the previous stage's output. Output rows are produced in order; a
  * stage keeps only the rows of its output the next stage's window still reads (line buffers
  * in the scratch), so no intermediate map is ever whole. The output may overlap the input:
- * every row is computed into the scratch first and written only if it clobbers no input row
- * the schedule still reads (else TT_ERR_ARG, before any write). Same bits as the stages run
+ * a row is written only once the inputs it needs are in the line buffers, and only if it
+ * clobbers no input row the schedule still reads (else TT_ERR_ARG, before the write). Same bits as the stages run
  * one by one (each row is the conv kernels' own arithmetic on a window of rows).
  * Numpy twin: tflm_train/kernels/fused_chain.py (fused_chain, fused_chain_scratch_size,
  * fused_chain_in_place). */
@@ -43,7 +43,7 @@ typedef struct {
 tt_status tt_fused_chain_validate(const tt_fused_chain_params *params, const tt_dims *input_dims);
 
 /* Bytes of scratch: stage k < n-1 keeps (dilated kernel height of stage k+1) rows of its
- * output, plus one output row; each part 4-byte aligned. */
+ * output, each part 4-byte aligned; a one-stage chain needs one output row instead. */
 int32_t tt_fused_chain_scratch_size(const tt_fused_chain_params *params);
 
 /* 1 if the output may start at the input's address (the row schedule never writes over an

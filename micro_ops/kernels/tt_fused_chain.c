@@ -124,7 +124,7 @@ int32_t tt_fused_chain_scratch_size(const tt_fused_chain_params *p) {
   size_t total = 0;
   for (int32_t k = 0; k + 1 < p->num_stages; ++k)
     total += align4((size_t)window_rows(&p->stage[k + 1]) * dims_row_bytes(&p->stage[k].output_dims));
-  total += align4(dims_row_bytes(&p->stage[p->num_stages - 1].output_dims));
+  if (p->num_stages == 1) total += align4(dims_row_bytes(&p->stage[0].output_dims));
   return total > 0x7fffffffu ? -1 : (int32_t)total;
 }
 
@@ -175,16 +175,30 @@ tt_status tt_fused_chain(const tt_fused_chain_params *p, const tt_dims *in, cons
   tt_fused_run r;
   setup(&r, p, in, input, scratch, 0);
   const size_t out_row = dims_row_bytes(o), in_bytes = (size_t)in->h * dims_row_bytes(in);
-  int8_t *row = scratch + (size_t)tt_fused_chain_scratch_size(p) - align4(out_row);
+  /* A one-stage chain reads the input while it writes a row: the row goes through the
+   * scratch. Longer chains write straight into the output once the row's inputs are in the
+   * line buffers. */
+  int8_t *row = last == 0 ? scratch : NULL;
   for (int32_t y = 0; y < o->h; ++y) {
-    st = produce(&r, last, y, row);
+    int8_t *dst = output + (size_t)y * out_row;
+    if (last > 0) {
+      int32_t lo, hi;
+      input_rows(&r, last, y, &lo, &hi);
+      st = ensure(&r, last - 1, hi);
+    } else {
+      st = produce(&r, last, y, row);
+    }
     if (st != TT_OK) return st;
     /* The row may land on input memory only where the schedule reads no more. */
-    const uintptr_t dst = (uintptr_t)output + (size_t)y * out_row;
-    const uintptr_t keep = (uintptr_t)input + input_needed_from(&r);
+    const uintptr_t at = (uintptr_t)dst, keep = (uintptr_t)input + input_needed_from(&r);
     const uintptr_t end = (uintptr_t)input + in_bytes;
-    if (dst < end && dst + out_row > keep) return TT_ERR_ARG;
-    memcpy(output + (size_t)y * out_row, row, out_row);
+    if (at < end && at + out_row > keep) return TT_ERR_ARG;
+    if (last > 0) {
+      st = produce(&r, last, y, dst);
+      if (st != TT_OK) return st;
+    } else {
+      memcpy(dst, row, out_row);
+    }
   }
   return TT_OK;
 }

@@ -92,12 +92,15 @@ def _align4(n: int) -> int:
 
 
 def fused_chain_scratch_size(stages: list[FusedStage]) -> int:
-    """Line buffers (stage k < n-1 keeps stage k+1's window rows of its output) + one output
-    row, each 4-byte aligned."""
+    """Line buffers (stage k < n-1 keeps stage k+1's window rows of its output), each 4-byte
+    aligned; a one-stage chain, which reads its input while it writes, needs one output row
+    instead (longer chains write each row straight into the output)."""
     total = 0
     for k in range(len(stages) - 1):
         total += _align4(stages[k + 1].window * _row_bytes(stages[k].out_shape))
-    return total + _align4(_row_bytes(stages[-1].out_shape))
+    if len(stages) == 1:
+        total += _align4(_row_bytes(stages[0].out_shape))
+    return total
 
 
 def fused_chain_in_place(stages: list[FusedStage], input_shape) -> bool:
