@@ -4,6 +4,8 @@ Properties protected:
 - M4 (mps2-an386) and M7 (mps2-an500) firmware print the same per-step losses, post-training
   predictions / logits and parameter checksum as the x86 C engine and the numpy engine (the
   numeric contract: integer-only training, identical bits everywhere); the FPU-less M3 too.
+- The engine's arena bytes (total, persistent, planned) printed on the device equal the host's
+  (its arena layout has no pointers, so the host's memory report is the device's).
 - A program whose arena exceeds the 256 KB of RAM fails at link time with a message saying so.
 - Every micro_ops C file cross-builds warning-free (-Wall -Wextra -Werror) for M0+, M3, M4, M7
   and M33, and no function reachable from eval() calls a floating-point helper on a soft-float
@@ -67,7 +69,13 @@ def test_device_training_matches_host_bits(cpu, name, tmp_path):
         assert run.predictions == host["predictions"], backend
         assert run.logits_fnv == host["logits_fnv"], backend
         assert run.checksum == host["checksum"], (backend, run.output)
-    # The device arena (32-bit pointers) fits in the host-sized static arena.
+    # The engine's arena holds no pointer: the 32-bit device uses exactly the bytes the 64-bit
+    # host reports (persistent: engine tables, op data, variables; planned region; total).
+    from tflm_train.engine_c import CEngine
+
+    host = CEngine(tm.bytes)
+    assert (run.arena_used, run.arena_persistent, run.arena_planned) == \
+        (host.arena_bytes, host.persistent_bytes, host.planned_bytes), run.output
     assert run.arena_used <= f.arena_bytes
     assert run.stack_used < fw.STACK_BYTES
     assert all(n > 0 for n in run.step_instructions + run.inference_instructions)
@@ -103,11 +111,13 @@ def test_arena_over_256kb_fails_at_link_time(tmp_path):
 
 
 def test_real_model_plan_over_256kb_does_not_link(tmp_path):
-    """ResNet-8 with every layer trainable plans more than 256 KB: the link says so."""
+    """ResNet-8 with every layer trainable and SGD momentum (a velocity per trainable element)
+    needs more than 256 KB: the link says so."""
     import tflm_train as tt
+    from tflm_train.compiler import SGD
     from tflm_train.engine_c import CEngine
 
-    tm = tt.convert(shared_model(RESNET8), update="full")
+    tm = tt.convert(shared_model(RESNET8), update="full", optimizer=SGD(0.01, momentum=0.9))
     assert CEngine(tm.bytes).arena_bytes > fw.RAM_BYTES
     with pytest.raises(fw.FirmwareDoesNotFit) as e:
         fw.build_firmware(tm, cpu="cortex-m7", steps=1, out_dir=tmp_path)
