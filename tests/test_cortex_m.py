@@ -5,6 +5,8 @@ Properties protected:
   predictions / logits and parameter checksum as the x86 C engine and the numpy engine (the
   numeric contract: integer-only training, identical bits everywhere), also with partially
   trainable weights (split filters: trainable slice + frozen rest); the FPU-less M3 too.
+- The engine's arena bytes (total, persistent, planned) printed on the device equal the host's
+  (its arena layout has no pointers, so the host's memory report is the device's).
 - A program whose arena exceeds the 256 KB of RAM fails at link time with a message saying so.
 - Every micro_ops C file cross-builds warning-free (-Wall -Wextra -Werror) for M0+, M3, M4, M7
   and M33, and no function reachable from eval() calls a floating-point helper on a soft-float
@@ -73,7 +75,13 @@ def test_device_training_matches_host_bits(cpu, name, tmp_path):
         assert run.predictions == host["predictions"], backend
         assert run.logits_fnv == host["logits_fnv"], backend
         assert run.checksum == host["checksum"], (backend, run.output)
-    # The device arena (32-bit pointers) fits in the host-sized static arena.
+    # The engine's arena holds no pointer: the 32-bit device uses exactly the bytes the 64-bit
+    # host reports (persistent: engine tables, op data, variables; planned region; total).
+    from tflm_train.engine_c import CEngine
+
+    host = CEngine(tm.bytes)
+    assert (run.arena_used, run.arena_persistent, run.arena_planned) == \
+        (host.arena_bytes, host.persistent_bytes, host.planned_bytes), run.output
     assert run.arena_used <= f.arena_bytes
     assert run.stack_used < fw.STACK_BYTES
     assert all(n > 0 for n in run.step_instructions + run.inference_instructions)

@@ -140,6 +140,19 @@ def test_unsupported_op_named(CEngine):
         CEngine(b)
 
 
+def test_op_with_more_tensors_than_the_view_pool_is_rejected(CEngine):
+    """An op's context holds one tensor view per input and output on the stack (24 at most):
+    an op with more is refused at load, naming the op, not run past the pool."""
+    from tflm_train import tflite_io
+
+    m = tflite_io.read_model(_kws())
+    op = m.subgraphs[0].operators[0]
+    op.inputs = np.concatenate([np.asarray(op.inputs, np.int32), np.full(24, -1, np.int32)])
+    with pytest.raises(UnsupportedOpError, match=r"op 0 \(CONV_2D\) has \d+ inputs and outputs; "
+                       r"at most 24 are supported"):
+        CEngine(tflite_io.write_model(m))
+
+
 def test_input_checks(CEngine):
     b = _kws()
     eng = CEngine(b)

@@ -73,6 +73,41 @@ def test_engine_arena_equals_reported_peak(model, spec):
         CEngine(tm.bytes, arena_size=eng.arena_bytes - 1)
 
 
+# The paper's models with their published schemes (128x128 input, 10 classes).
+MIT_SCHEMES = [("mcunet-5fps", "99kb"), ("mbv2-w0.35", "99kb"), ("proxyless-w0.3", "98kb")]
+
+
+def _mit(name: str, scheme: str):
+    from tflm_train.converters.mit import import_mit
+
+    if (name, scheme) not in _CACHE:
+        g = import_mit(shared_model(f"mit/{name}.pkl"), num_classes=10)
+        _CACHE[name, scheme] = tt.convert(g, update=f"published:{name}/{scheme}")
+    return _CACHE[name, scheme]
+
+
+@pytest.mark.parametrize("model,spec", CASES + [("mit", f"{n}/{s}") for n, s in MIT_SCHEMES])
+def test_engine_bookkeeping_is_a_few_bytes_per_op(model, spec):
+    """The C engine's own SRAM (memory_report().engine: its arena minus the planned region,
+    the trainable parameters and the training state) is at most 512 B + 16 B per op + 8 B per
+    variable tensor: fixed state, per op a 4-byte op-data offset and a few bytes of op data,
+    per variable its location. Nothing per activation or constant tensor: views are rebuilt
+    from the model on demand. The planner's creation-time memory fits in the planned region
+    (it raises nothing), and the figure has no pointer in it (host == Cortex-M, checked by
+    test_cortex_m.py)."""
+    tm = _mit(*spec.split("/")) if model == "mit" else _compiled(model, spec)
+    g = tm.graph
+    report = tm.memory_report()
+    eng = CEngine(tm.bytes)
+    variables = sum(1 for t in g.tensors if t.is_variable)
+    bound = 512 + 16 * len(g.ops) + 8 * variables
+    assert report.engine is not None and 0 < report.engine <= bound, (report.engine, bound)
+    assert eng.arena_bytes == eng.persistent_bytes + eng.planned_bytes
+    assert report.peak_sram == eng.arena_bytes
+    if model == "mit":  # the target of the paper-beating work: a few KB for ~150 ops
+        assert report.engine <= 6 * 1024, report.engine
+
+
 def test_training_ops_request_no_online_scratch():
     """Scratch the engine would place around the offline plan breaks the equality above."""
     for f in sorted((ROOT / "micro_ops" / "engine" / "ops").glob("tt_op_train_*.c")):

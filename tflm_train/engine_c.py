@@ -72,8 +72,8 @@ def _library() -> ctypes.CDLL:
     for name in ("tt_engine_num_inputs", "tt_engine_num_outputs"):
         getattr(lib, name).argtypes = [P]
         getattr(lib, name).restype = ctypes.c_int32
-    for name in ("tt_engine_input", "tt_engine_output"):
-        getattr(lib, name).argtypes = [P, ctypes.c_int32]
+    for name in ("tt_engine_input", "tt_engine_output", "tt_engine_tensor"):
+        getattr(lib, name).argtypes = [P, ctypes.c_int32, ctypes.POINTER(TtTensor)]
         getattr(lib, name).restype = ctypes.POINTER(TtTensor)
     lib.tt_engine_invoke.argtypes = [P]
     lib.tt_engine_invoke.restype = ctypes.c_int
@@ -83,8 +83,6 @@ def _library() -> ctypes.CDLL:
     lib.tt_engine_reset.restype = ctypes.c_int
     lib.tt_engine_num_tensors.argtypes = [P]
     lib.tt_engine_num_tensors.restype = ctypes.c_int32
-    lib.tt_engine_tensor.argtypes = [P, ctypes.c_int32]
-    lib.tt_engine_tensor.restype = ctypes.POINTER(TtTensor)
     lib.tt_engine_tensor_name.argtypes = [P, ctypes.c_int32]
     lib.tt_engine_tensor_name.restype = ctypes.c_char_p
     lib.tt_engine_find_tensor.argtypes = [P, ctypes.c_char_p]
@@ -147,11 +145,16 @@ class CEngine:
         self.arena_bytes = int(lib.tt_engine_arena_used(handle))
         self.persistent_bytes = int(lib.tt_engine_arena_persistent(handle))
         self.planned_bytes = int(lib.tt_engine_arena_planned(handle))
-        self._inputs = [lib.tt_engine_input(handle, i).contents
+        # Views filled by the engine (it keeps none); the data addresses never change.
+        self._inputs = [self._view(lib.tt_engine_input, i)
                         for i in range(lib.tt_engine_num_inputs(handle))]
-        self._outputs = [lib.tt_engine_output(handle, i).contents
+        self._outputs = [self._view(lib.tt_engine_output, i)
                          for i in range(lib.tt_engine_num_outputs(handle))]
         lib.tt_engine_set_poison(handle, int(self._poison))
+
+    def _view(self, fn, i: int) -> TtTensor | None:
+        view = TtTensor()
+        return view if fn(self._engine, i, ctypes.byref(view)) else None
 
     @staticmethod
     def _dtype(t: TtTensor) -> np.dtype:
@@ -270,5 +273,4 @@ class CEngine:
 
     def _held(self, i: int) -> TtTensor | None:
         self._check_index(i)
-        p = self._lib.tt_engine_tensor(self._engine, i)
-        return p.contents if p else None
+        return self._view(self._lib.tt_engine_tensor, i)

@@ -399,8 +399,9 @@ static uint32_t tt_fw_fnv1a(uint32_t h, const uint8_t *p, uint32_t n) {{
 }}
 
 static uint64_t tt_fw_invoke(tt_engine *e, uint32_t sample, int32_t label) {{
-  memcpy(tt_engine_input(e, 0)->data, tt_fw_images[sample], TT_FW_IMAGE_BYTES);
-  *(int32_t *)tt_engine_input(e, 1)->data = label;
+  tt_tensor view;
+  memcpy(tt_engine_input(e, 0, &view)->data, tt_fw_images[sample], TT_FW_IMAGE_BYTES);
+  *(int32_t *)tt_engine_input(e, 1, &view)->data = label;
   const uint64_t t0 = tt_cm_ticks();
   const tt_status s = tt_engine_invoke(e);
   const uint64_t t1 = tt_cm_ticks();
@@ -419,6 +420,7 @@ int main(void) {{
                tt_cm_u64(tt_cm_calibrate(TT_FW_CALIBRATION_LOOPS), num));
 
   char err[256];
+  tt_tensor view;
   tt_engine *e = NULL;
   const tt_status s = tt_engine_create(tt_fw_model, sizeof tt_fw_model, tt_fw_arena,
                                        sizeof tt_fw_arena, &e, err, sizeof err);
@@ -430,7 +432,7 @@ int main(void) {{
                (unsigned long)tt_engine_arena_persistent(e),
                (unsigned long)tt_engine_arena_planned(e), (unsigned long)TT_FW_ARENA_BYTES);
   if (tt_engine_num_inputs(e) != 2 || tt_engine_num_outputs(e) != 2 ||
-      tt_engine_input(e, 0)->bytes != TT_FW_IMAGE_BYTES) {{
+      tt_engine_input(e, 0, &view)->bytes != TT_FW_IMAGE_BYTES) {{
     tt_cm_printf("error model: expected a training graph (image, label) -> (logits, loss)\\n");
     return 1;
   }}
@@ -438,11 +440,11 @@ int main(void) {{
   for (uint32_t i = 0; i < TT_FW_STEPS; ++i) {{
     const uint64_t t = tt_fw_invoke(e, i, tt_fw_labels[i]);
     tt_cm_printf("step %lu %ld %s\\n", (unsigned long)i,
-                 (long)*(const int32_t *)tt_engine_output(e, 1)->data, tt_cm_u64(t, num));
+                 (long)*(const int32_t *)tt_engine_output(e, 1, &view)->data, tt_cm_u64(t, num));
   }}
   for (uint32_t i = 0; i < TT_FW_INFERENCES; ++i) {{
     const uint64_t t = tt_fw_invoke(e, i, -1); /* no label: backward ops skip */
-    const tt_tensor *logits = tt_engine_output(e, 0);
+    const tt_tensor *logits = tt_engine_output(e, 0, &view);
     const int8_t *z = (const int8_t *)logits->data;
     uint32_t best = 0;
     for (uint32_t c = 1; c < logits->bytes; ++c)
@@ -454,7 +456,7 @@ int main(void) {{
 
   uint32_t h = 2166136261u, count = 0, bytes = 0;
   for (int32_t i = 0; i < tt_engine_num_tensors(e); ++i) {{
-    const tt_tensor *t = tt_engine_tensor(e, i);
+    const tt_tensor *t = tt_engine_tensor(e, i, &view);
     if (t != NULL && t->is_variable) {{
       h = tt_fw_fnv1a(h, t->data, t->bytes);
       ++count;
@@ -489,6 +491,8 @@ class FirmwareRun:
     variables: int = 0
     variable_bytes: int = 0
     arena_used: int | None = None
+    arena_persistent: int | None = None  # the engine's tables, op data and variables
+    arena_planned: int | None = None
     arena_static: int | None = None
     stack_used: int | None = None
     calibration_loops: int = 0
@@ -526,7 +530,8 @@ def parse_output(text: str, run: FirmwareRun) -> FirmwareRun:
         if f[0] == "calibrate" and len(f) == 3:
             run.calibration_loops, run.calibration_ticks = int(f[1]), int(f[2])
         elif f[0] == "arena" and len(f) == 5:
-            run.arena_used, run.arena_static = int(f[1]), int(f[4])
+            run.arena_used, run.arena_persistent, run.arena_planned, run.arena_static = \
+                map(int, f[1:5])
         elif f[0] == "step" and len(f) == 4:
             run.losses.append(int(f[2]))
             run.step_ticks.append(int(f[3]))

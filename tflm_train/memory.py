@@ -25,7 +25,7 @@ class MemoryReport:
     arena: int                  # planned region: activations, gradients, masks, scratch
     parameters: int             # trainable weights and biases held in SRAM (variables)
     state: int                  # training state (lr, PRNG) and momentum velocities
-    engine: int | None          # C engine bookkeeping (tensor structs, op data); None if unknown
+    engine: int | None          # C engine bookkeeping (its tables, op data); None if unknown
     flash: int                  # the model file (frozen weights, graph, constants)
     peak_op: int                # op with the most live planned bytes
     at_peak: dict = field(default_factory=dict)      # category → live bytes at peak_op
@@ -89,7 +89,10 @@ class MemoryReport:
 
 def memory_report(trainable, engine_bytes: int | None = -1) -> MemoryReport:
     """Report for a TrainableModel. ``engine_bytes`` = -1 asks the C engine (if built) for its
-    bookkeeping bytes; pass None to skip."""
+    bookkeeping bytes: everything in its arena but the planned region, the trainable
+    parameters and the training state (its tables and op data, alignment, and the planner's
+    creation-time memory where it exceeds the planned region). The engine's arena layout has
+    no pointers, so this is the Cortex-M figure too. Pass None to skip."""
     g = trainable.graph
     p = plan(g)
     n_ops = len(g.ops)
@@ -119,7 +122,7 @@ def memory_report(trainable, engine_bytes: int | None = -1) -> MemoryReport:
         try:
             from .engine_c import CEngine
             e = CEngine(trainable.bytes)
-            engine = int(e.persistent_bytes) - params - state
+            engine = int(e.arena_bytes) - int(e.planned_bytes) - params - state
         except Exception:  # the C library may be unbuilt; the report still stands
             engine = None
     elif engine_bytes is not None:

@@ -1,16 +1,35 @@
 /* The C engine: creation (load, validate, resolve, prepare, plan), invoke, and the op-glue
- * accessors of tt_op.h. All state lives in the caller's arena. */
+ * accessors of tt_op.h.
+ *
+ * Arena layout (all offsets from the 16-byte aligned base):
+ *   tt_engine | uint32 op data offset per op | uint8 registration id per operator code |
+ *   tt_located per variable / online-planned tensor | variables | op persistent data |
+ *   planned region (activations, gradients, masks, kernel scratch)
+ * Tensor views and op contexts are never stored: an op's context, with a view per input and
+ * output built on first use, lives on the stack for one prepare or eval call. */
 #include <string.h>
 
 #include "tt_engine_internal.h"
 
 static size_t align_size(size_t x, size_t a) { return (x + (a - 1u)) & ~(a - 1u); }
 
+void tt_engine_model(const tt_engine *e, tt_model *m) {
+  m->fb.buf = e->model_bytes.p;
+  m->fb.size = e->model_size;
+  m->fb.why = NULL;
+  m->opcodes = e->opcodes;
+  m->buffers = e->buffers;
+  m->tensors = e->tensors;
+  m->operators = e->operators;
+  m->inputs = e->inputs;
+  m->outputs = e->outputs;
+}
+
 void *tt_engine_alloc(tt_engine *e, size_t bytes, size_t align) {
   size_t start = align_size(e->persistent, align);
   if (start > e->capacity || bytes > e->capacity - start) return NULL;
-  e->persistent = start + bytes;
-  return e->base + start;
+  e->persistent = (uint32_t)(start + bytes); /* <= capacity */
+  return tt_engine_base(e) + start;
 }
 
 const char *tt_status_name(tt_status status) {
@@ -25,56 +44,193 @@ const char *tt_status_name(tt_status status) {
   return "TT_ERR_UNKNOWN";
 }
 
-static void op_name(const tt_model_opinfo *info, const tt_fb *fb, char *buf, size_t n) {
-  const char *name = tt_builtin_name(info->builtin_code);
-  if (info->custom_code.len > 0) {
-    tt_format(buf, n, "CUSTOM:%.40s", (const char *)fb->buf + info->custom_code.pos);
-  } else if (name != NULL) {
-    tt_format(buf, n, "%s", name);
-  } else {
-    tt_format(buf, n, "builtin %d", info->builtin_code);
-  }
+/* ---- tensors: views rebuilt from the model, memory from the plan ---- */
+
+static uint32_t *op_data_table(const tt_engine *e) {
+  return (uint32_t *)(void *)(tt_engine_base(e) + e->op_data);
 }
 
-/* Validates every tensor and op. With fill, also records which tensors are held (activations
- * and constant graph outputs) and fills the held tensors and the op contexts. */
-static tt_status load_graph(tt_engine *e, int fill, char *err, size_t n) {
-  tt_model *m = &e->model;
+tt_located *tt_engine_located(const tt_engine *e, int32_t t) {
+  tt_located *l = (tt_located *)(void *)(tt_engine_base(e) + e->located);
+  uint32_t lo = 0, hi = e->num_located;
+  while (lo < hi) { /* ascending tensor indices */
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (l[mid].tensor == (uint32_t)t) return &l[mid];
+    if (l[mid].tensor < (uint32_t)t) lo = mid + 1;
+    else hi = mid;
+  }
+  return NULL;
+}
+
+/* The offline plan's offset of tensor t (-1: none; only validated for used tensors). */
+static int32_t offline_offset(const tt_engine *e, const tt_model *m, int32_t t) {
+  if (e->offline.len == 0) return -1;
+  return (int32_t)tt_fb_u32(&m->fb, e->offline.pos + 4u * (uint32_t)t);
+}
+
+/* A non-constant, non-variable tensor takes its offset from the offline plan when it has one
+ * there (validated at creation for every used tensor with bytes), else from `located`. */
+static int offline_placed(const tt_engine *e, const tt_model *m, int32_t t, uint32_t bytes) {
+  return bytes > 0 && offline_offset(e, m, t) != -1;
+}
+
+uint32_t tt_engine_planned_offset(const tt_engine *e, const tt_model *m, const tt_tensor *v) {
+  if (offline_placed(e, m, v->index, v->bytes)) return (uint32_t)offline_offset(e, m, v->index);
+  const tt_located *l = tt_engine_located(e, v->index);
+  return l != NULL ? l->offset : TT_NO_OFFSET;
+}
+
+int tt_engine_tensor_used(const tt_engine *e, const tt_model *m, int32_t t) {
+  for (uint32_t k = 0; k < m->inputs.len; ++k)
+    if (tt_fb_vec_i32(&m->fb, &m->inputs, k) == t) return 1;
+  for (uint32_t k = 0; k < m->outputs.len; ++k)
+    if (tt_fb_vec_i32(&m->fb, &m->outputs, k) == t) return 1;
+  tt_model mm = *m;
+  for (int32_t i = 0; i < e->num_ops; ++i) {
+    tt_model_opinfo op;
+    if (!tt_model_op_view(&mm, (uint32_t)i, &op)) continue;
+    for (uint32_t k = 0; k < op.inputs.len; ++k)
+      if (tt_fb_vec_i32(&mm.fb, &op.inputs, k) == t) return 1;
+    for (uint32_t k = 0; k < op.outputs.len; ++k)
+      if (tt_fb_vec_i32(&mm.fb, &op.outputs, k) == t) return 1;
+  }
+  return 0;
+}
+
+/* View of tensor t with its data: the model's bytes for a constant, the arena for the rest
+ * (NULL for a planned tensor before planning, or an unused one when `check_used`). */
+static int view_of(const tt_engine *e, tt_model *m, int32_t t, tt_tensor *v, int check_used) {
+  if (t < 0 || !tt_model_tensor_view(m, (uint32_t)t, v)) return 0;
+  if (v->is_constant) return 1;
+  uint8_t *base = tt_engine_base(e);
+  v->data = NULL;
+  if (v->is_variable) {
+    const tt_located *l = tt_engine_located(e, t);
+    if (l != NULL && l->offset != TT_NO_OFFSET) v->data = base + l->offset;
+  } else if (e->phase == TT_PHASE_READY && (!check_used || tt_engine_tensor_used(e, m, t))) {
+    const uint32_t off = tt_engine_planned_offset(e, m, v);
+    if (off != TT_NO_OFFSET) v->data = base + e->region + off;
+  }
+  return 1;
+}
+
+/* ---- op context: on the stack for one prepare or eval call ---- */
+
+struct tt_op_ctx {
+  tt_engine *engine;
+  tt_model *model;
+  const tt_op_registration *reg;
+  int32_t index;
+  tt_fb_vector inputs, outputs; /* int32 tensor indices in the model, validated */
+  uint32_t options_pos;         /* builtin options table, 0 if absent (defaults apply) */
+  tt_fb_vector custom_options;  /* CUSTOM op: FlexBuffer map validated at load, len 0: none */
+  /* problems the accessors cannot return, reported by the engine after the call */
+  const char *message;
+  size_t alloc_failed;          /* bytes of a failed tt_op_alloc_persistent, 0 if none */
+  int32_t option_malformed;     /* 1 + field index of a malformed option, 0 if none */
+  const char *custom_malformed; /* key of a bad custom option, NULL if none */
+  int32_t bad_data;             /* tt_op_set_data given memory not from the arena */
+  uint32_t built;               /* bit k: view[k] holds position k (inputs, then outputs) */
+  tt_tensor view[TT_MAX_OP_TENSORS];
+};
+
+/* Re-reads op i (validated at creation). 0 if the model no longer reads as it did. */
+static int start_ctx(tt_engine *e, tt_model *m, int32_t i, tt_op_ctx *ctx) {
+  tt_model_opinfo info;
+  ctx->engine = e;
+  ctx->model = m;
+  ctx->index = i;
+  ctx->message = NULL;
+  ctx->alloc_failed = 0;
+  ctx->option_malformed = 0;
+  ctx->custom_malformed = NULL;
+  ctx->bad_data = 0;
+  ctx->built = 0;
+  if (!tt_model_op_view(m, (uint32_t)i, &info) || info.opcode_index >= e->opcodes.len) return 0;
+  uint8_t options_type;
+  const uint8_t *ids = tt_engine_base(e) + e->op_reg;
+  ctx->reg = tt_registration(ids[info.opcode_index], &options_type);
+  if (ctx->reg == NULL || info.inputs.len + info.outputs.len > TT_MAX_OP_TENSORS) return 0;
+  ctx->inputs = info.inputs;
+  ctx->outputs = info.outputs;
+  ctx->options_pos = 0;
+  ctx->custom_options.pos = ctx->custom_options.len = 0;
+  if (ctx->reg->builtin_code == TT_BUILTIN_CUSTOM) {
+    ctx->custom_options = info.custom_options;
+  } else if (info.has_options && options_type != 0 && info.options_type == options_type) {
+    /* As TFLM: options of another union type read as absent (defaults). */
+    ctx->options_pos = info.options.pos;
+  }
+  return 1;
+}
+
+/* "op N (NAME): message" into err. */
+static tt_status op_failed(const tt_op_ctx *ctx, tt_status s, const char *phase, char *err,
+                           size_t n) {
+  if (s == TT_OK) s = TT_ERR_ARG;
+  if (ctx->message != NULL)
+    tt_format(err, n, "op %d (%s): %s", ctx->index, ctx->reg->name, ctx->message);
+  else
+    tt_format(err, n, "op %d (%s): %s failed with %s", ctx->index, ctx->reg->name, phase,
+              tt_status_name(s));
+  return s;
+}
+
+static tt_status op_changed(int32_t i, char *err, size_t n) {
+  tt_format(err, n, "op %d no longer reads as at creation: the model bytes changed", i);
+  return TT_ERR_MODEL;
+}
+
+/* ---- creation ---- */
+
+/* What creation learns from the model before it touches the arena. */
+typedef struct {
+  uint32_t num_located;
+  tt_fb_vector requant, offline;
+} load_info;
+
+/* Validates every tensor and op of subgraph 0 (model errors come before arena errors) and
+ * counts the `located` entries: variables, and the tensors the offline plan does not place. */
+static tt_status load_graph(tt_model *m, load_info *li, char *err, size_t n) {
   if (m->tensors.len > TT_MAX_TENSORS) {
     tt_format(err, n, "model has %u tensors; at most %u are supported", m->tensors.len,
               TT_MAX_TENSORS);
     return TT_ERR_UNSUPPORTED;
   }
-  uint32_t held = 0;
+  tt_status s = tt_model_requant_table(m, &li->requant, err, n);
+  if (s == TT_OK) s = tt_plan_offline_table(m, &li->offline, err, n);
+  if (s != TT_OK) return s;
+  li->num_located = 0;
   for (uint32_t i = 0; i < m->tensors.len; ++i) {
     tt_tensor t;
-    tt_status s = tt_model_tensor(m, i, &t, err, n);
+    s = tt_model_tensor(m, i, &t, err, n);
     if (s != TT_OK) return s;
-    if (!fill) continue;
-    int is_output = 0;
-    for (uint32_t k = 0; k < m->outputs.len; ++k)
-      is_output |= tt_fb_vec_i32(&m->fb, &m->outputs, k) == (int32_t)i;
-    if (t.is_constant && !is_output) {
-      e->slot[i] = TT_LAZY_CONSTANT;
-    } else {
-      e->slot[i] = (uint16_t)held;
-      if (e->tensors != NULL) e->tensors[held] = t;
-      ++held;
+    const int32_t off = li->offline.len ? (int32_t)tt_fb_u32(&m->fb, li->offline.pos + 4u * i) : -1;
+    if (t.is_variable || (!t.is_constant && (t.bytes == 0 || off == -1))) ++li->num_located;
+  }
+  for (uint32_t k = 0; k < m->inputs.len; ++k) {
+    tt_tensor t;
+    const int32_t index = tt_fb_vec_i32(&m->fb, &m->inputs, k);
+    if (tt_model_tensor(m, (uint32_t)index, &t, err, n) != TT_OK) return TT_ERR_MODEL;
+    if (t.is_constant) {
+      tt_format(err, n, "graph input %u is tensor %d, which is constant", k, index);
+      return TT_ERR_MODEL;
     }
   }
   for (uint32_t i = 0; i < m->operators.len; ++i) {
     tt_model_opinfo info;
-    tt_status s = tt_model_op(m, i, &info, err, n);
+    s = tt_model_op(m, i, &info, err, n);
     if (s != TT_OK) return s;
-    uint8_t options_type = 0;
-    const tt_op_registration *reg;
-    if (info.builtin_code == TT_BUILTIN_CUSTOM)
-      reg = tt_resolve_custom((const char *)m->fb.buf + info.custom_code.pos, info.custom_code.len);
-    else
-      reg = tt_resolve_builtin(info.builtin_code, &options_type);
+    const char *code = (const char *)m->fb.buf + info.custom_code.pos;
+    uint8_t options_type;
+    const tt_op_registration *reg =
+        tt_registration(tt_resolve(info.builtin_code, code, info.custom_code.len), &options_type);
     if (reg == NULL) {
       char name[64], supported[400];
-      op_name(&info, &m->fb, name, sizeof name);
+      if (info.custom_code.len > 0) tt_format(name, sizeof name, "CUSTOM:%.40s", code);
+      else if (tt_builtin_name(info.builtin_code) != NULL)
+        tt_format(name, sizeof name, "%s", tt_builtin_name(info.builtin_code));
+      else tt_format(name, sizeof name, "builtin %d", info.builtin_code);
       if (info.builtin_code == TT_BUILTIN_CUSTOM) {
         tt_supported_custom_ops(supported, sizeof supported);
         tt_format(err, n, "op %u (%s) is not supported; supported custom ops: %s", i, name,
@@ -85,54 +241,25 @@ static tt_status load_graph(tt_engine *e, int fill, char *err, size_t n) {
       }
       return TT_ERR_UNSUPPORTED;
     }
+    if (info.inputs.len + info.outputs.len > TT_MAX_OP_TENSORS) {
+      tt_format(err, n, "op %u (%s) has %u inputs and outputs; at most %d are supported", i,
+                reg->name, info.inputs.len + info.outputs.len, TT_MAX_OP_TENSORS);
+      return TT_ERR_UNSUPPORTED;
+    }
     /* Custom options are validated once here; the accessors then cannot read out of bounds. */
     tt_flex_map custom;
-    memset(&custom, 0, sizeof custom);
     if (info.custom_options.len > 0 &&
         !tt_flex_map_open(&custom, m->fb.buf + info.custom_options.pos, info.custom_options.len)) {
       tt_format(err, n, "op %u (%s): %s", i, reg->name, custom.why);
       return TT_ERR_MODEL;
     }
-    if (!fill) {
-      if ((int32_t)info.inputs.len > e->num_const_view) e->num_const_view = (int32_t)info.inputs.len;
-      continue;
-    }
-    if (e->ops == NULL) continue;
-    tt_op_ctx *op = &e->ops[i];
-    memset(op, 0, sizeof *op);
-    op->engine = e;
-    op->reg = reg;
-    op->inputs = info.inputs;
-    op->outputs = info.outputs;
-    if (info.builtin_code == TT_BUILTIN_CUSTOM) {
-      op->opt.custom_options = info.custom_options;
-    } else if (info.has_options && options_type != 0 && info.options_type == options_type) {
-      /* As TFLM: options of another union type read as absent (defaults). */
-      op->opt.options_pos = info.options.pos;
-    }
-  }
-  if (!fill) return TT_OK;
-  if (e->ops == NULL) { /* counting pass: the caller sizes e->tensors from this */
-    e->num_tensors = (int32_t)held;
-    return TT_OK;
-  }
-  e->num_tensors = (int32_t)m->tensors.len;
-  /* Constants are read in place from the (read-only) model: nothing may write them. */
-  for (uint32_t k = 0; k < m->inputs.len; ++k) {
-    int32_t t = tt_fb_vec_i32(&m->fb, &m->inputs, k);
-    const tt_tensor *h = tt_engine_held(e, t);
-    if (h == NULL || h->is_constant) {
-      tt_format(err, n, "graph input %u is tensor %d, which is constant", k, t);
-      return TT_ERR_MODEL;
-    }
-  }
-  for (int32_t i = 0; i < e->num_ops; ++i) {
-    const tt_op_ctx *op = &e->ops[i];
-    for (uint32_t k = 0; k < op->outputs.len; ++k) {
-      int32_t t = tt_fb_vec_i32(&m->fb, &op->outputs, k);
-      const tt_tensor *h = tt_engine_held(e, t);
-      if (h == NULL || h->is_constant) {
-        tt_format(err, n, "op %d (%s) writes tensor %d, which is constant", i, op->reg->name, t);
+    /* Constants are read in place from the (read-only) model: nothing may write them. */
+    for (uint32_t k = 0; k < info.outputs.len; ++k) {
+      tt_tensor t;
+      const int32_t index = tt_fb_vec_i32(&m->fb, &info.outputs, k);
+      if (tt_model_tensor(m, (uint32_t)index, &t, err, n) != TT_OK) return TT_ERR_MODEL;
+      if (t.is_constant) {
+        tt_format(err, n, "op %u (%s) writes tensor %d, which is constant", i, reg->name, index);
         return TT_ERR_MODEL;
       }
     }
@@ -140,62 +267,79 @@ static tt_status load_graph(tt_engine *e, int fill, char *err, size_t n) {
   return TT_OK;
 }
 
-/* Message of an op's failure: "op N (NAME): message". */
-static tt_status op_failed(tt_engine *e, const tt_op_ctx *op, tt_status s, const char *phase) {
-  if (s == TT_OK) s = TT_ERR_ARG;
-  if (e->op_message != NULL)
-    tt_format(e->err, sizeof e->err, "op %d (%s): %s", tt_op_index(op), op->reg->name, e->op_message);
-  else
-    tt_format(e->err, sizeof e->err, "op %d (%s): %s failed with %s", tt_op_index(op), op->reg->name,
-              phase, tt_status_name(s));
-  return s;
+/* Fills the registration id of every operator code an op uses, and the `located` entries
+ * (offsets unknown yet). The model was validated by load_graph. */
+static void fill_tables(tt_engine *e, tt_model *m) {
+  uint8_t *ids = tt_engine_base(e) + e->op_reg;
+  for (uint32_t i = 0; i < m->operators.len; ++i) {
+    tt_model_opinfo info;
+    tt_model_op(m, i, &info, NULL, 0);
+    ids[info.opcode_index] = tt_resolve(info.builtin_code, (const char *)m->fb.buf +
+                                        info.custom_code.pos, info.custom_code.len);
+  }
+  tt_located *l = (tt_located *)(void *)(tt_engine_base(e) + e->located);
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < m->tensors.len && k < e->num_located; ++i) {
+    tt_tensor t;
+    tt_model_tensor_view(m, i, &t);
+    if (t.is_variable || (!t.is_constant && !offline_placed(e, m, (int32_t)i, t.bytes))) {
+      l[k].tensor = i;
+      l[k].offset = TT_NO_OFFSET;
+      ++k;
+    }
+  }
 }
 
-static tt_status prepare_ops(tt_engine *e) {
-  e->phase = TT_PHASE_PREPARE;
-  for (int32_t i = 0; i < e->num_ops; ++i) {
-    tt_op_ctx *op = &e->ops[i];
-    e->op_message = NULL;
-    e->op_alloc_failed = 0;
-    e->option_malformed = 0;
-    e->custom_malformed = NULL;
-    tt_status s = op->reg->prepare ? op->reg->prepare(op) : TT_OK;
-    if (e->op_alloc_failed) {
-      tt_format(e->err, sizeof e->err, "arena too small: op %d (%s) asked for %lu more persistent "
-                "bytes with %lu of %lu in use", i, op->reg->name, (unsigned long)e->op_alloc_failed,
-                (unsigned long)(e->persistent + e->pad), (unsigned long)(e->capacity + e->pad));
+/* Persistent arena memory for every variable, holding its initial value. */
+static tt_status create_variables(tt_engine *e, tt_model *m, char *err, size_t n) {
+  tt_located *l = (tt_located *)(void *)(tt_engine_base(e) + e->located);
+  for (uint32_t k = 0; k < e->num_located; ++k) {
+    tt_tensor v;
+    tt_model_tensor_view(m, l[k].tensor, &v);
+    if (!v.is_variable) continue;
+    uint8_t *p = (uint8_t *)tt_engine_alloc(e, v.bytes ? v.bytes : 1u, 16);
+    if (p == NULL) {
+      tt_format(err, n, "arena too small: variable tensor %u needs %lu bytes with %lu of %lu in "
+                "use", l[k].tensor, (unsigned long)v.bytes, (unsigned long)(e->persistent + e->pad),
+                (unsigned long)(e->capacity + e->pad));
       return TT_ERR_ARENA;
     }
-    if (e->option_malformed) {
-      tt_format(e->err, sizeof e->err, "op %d (%s): builtin option field %d: %s", i, op->reg->name,
-                e->option_malformed - 1, e->model.fb.why ? e->model.fb.why : "malformed");
-      return TT_ERR_MODEL;
-    }
-    if (e->custom_malformed != NULL) {
-      tt_format(e->err, sizeof e->err, "op %d (%s): custom option '%.40s' is not an int32 "
-                "integer", i, op->reg->name, e->custom_malformed);
-      return TT_ERR_MODEL;
-    }
-    if (s != TT_OK) return op_failed(e, op, s, "prepare");
+    l[k].offset = (uint32_t)(p - tt_engine_base(e));
+    if (v.data != NULL) memcpy(p, v.data, v.bytes); /* initial value in the model */
+    else memset(p, 0, v.bytes);
   }
   return TT_OK;
 }
 
-/* Persistent arena memory for every variable, holding its initial value. */
-static tt_status create_variables(tt_engine *e) {
-  for (int32_t t = 0; t < e->num_tensors; ++t) {
-    tt_tensor *v = tt_engine_held(e, t);
-    if (v == NULL || !v->is_variable) continue;
-    const void *init = v->data;
-    v->data = tt_engine_alloc(e, v->bytes ? v->bytes : 1u, 16);
-    if (v->data == NULL) {
-      tt_format(e->err, sizeof e->err, "arena too small: variable tensor %d needs %lu bytes with "
-                "%lu of %lu in use", t, (unsigned long)v->bytes,
+static tt_status prepare_ops(tt_engine *e, tt_model *m, char *err, size_t n) {
+  tt_op_ctx ctx;
+  e->phase = TT_PHASE_PREPARE;
+  for (int32_t i = 0; i < e->num_ops; ++i) {
+    if (!start_ctx(e, m, i, &ctx)) return op_changed(i, err, n);
+    const tt_op_registration *reg = ctx.reg;
+    tt_status s = reg->prepare ? reg->prepare(&ctx) : TT_OK;
+    if (ctx.alloc_failed) {
+      tt_format(err, n, "arena too small: op %d (%s) asked for %lu more persistent bytes with "
+                "%lu of %lu in use", i, reg->name, (unsigned long)ctx.alloc_failed,
                 (unsigned long)(e->persistent + e->pad), (unsigned long)(e->capacity + e->pad));
       return TT_ERR_ARENA;
     }
-    if (init != NULL) memcpy(v->data, init, v->bytes);
-    else memset(v->data, 0, v->bytes);
+    if (ctx.option_malformed) {
+      tt_format(err, n, "op %d (%s): builtin option field %d: %s", i, reg->name,
+                ctx.option_malformed - 1, m->fb.why ? m->fb.why : "malformed");
+      return TT_ERR_MODEL;
+    }
+    if (ctx.custom_malformed != NULL) {
+      tt_format(err, n, "op %d (%s): custom option '%.40s' is not an int32 integer", i, reg->name,
+                ctx.custom_malformed);
+      return TT_ERR_MODEL;
+    }
+    if (ctx.bad_data) {
+      tt_format(err, n, "op %d (%s): tt_op_set_data needs memory from tt_op_alloc_persistent", i,
+                reg->name);
+      return TT_ERR_ARG;
+    }
+    if (s != TT_OK) return op_failed(&ctx, s, "prepare", err, n);
   }
   return TT_OK;
 }
@@ -207,7 +351,7 @@ static tt_status fail_create(tt_status s, const char *msg, char *err, size_t n) 
 
 tt_status tt_engine_create(const uint8_t *model, size_t model_size, uint8_t *arena,
                            size_t arena_size, tt_engine **out, char *err, size_t err_size) {
-  char local[TT_ERR_LEN];
+  char msg[TT_ERR_LEN];
   if (out == NULL) return fail_create(TT_ERR_ARG, "out is NULL", err, err_size);
   *out = NULL;
   if (err != NULL && err_size > 0) err[0] = 0;
@@ -215,74 +359,72 @@ tt_status tt_engine_create(const uint8_t *model, size_t model_size, uint8_t *are
   if (arena == NULL) return fail_create(TT_ERR_ARG, "arena is NULL", err, err_size);
 
   /* Validate the whole model before touching the arena: model errors come first. */
-  tt_engine probe;
-  memset(&probe, 0, sizeof probe);
-  tt_status s = tt_model_open(&probe.model, model, model_size, local, sizeof local);
-  if (s == TT_OK) s = load_graph(&probe, 0, local, sizeof local);
-  if (s == TT_OK) s = tt_model_requant_table(&probe.model, &probe.requant, local, sizeof local);
-  if (s != TT_OK) return fail_create(s, local, err, err_size);
+  tt_model m;
+  load_info li;
+  tt_status s = tt_model_open(&m, model, model_size, msg, sizeof msg);
+  if (s == TT_OK) s = load_graph(&m, &li, msg, sizeof msg);
+  if (s != TT_OK) return fail_create(s, msg, err, err_size);
 
   size_t pad = (size_t)((16u - ((uintptr_t)arena & 15u)) & 15u);
-  size_t num_tensors = probe.model.tensors.len, num_ops = probe.model.operators.len;
-  /* Lower bound (as if every tensor were constant) for the engine's own tables. */
-  size_t tables = align_size(sizeof(tt_engine), 8) + align_size(num_tensors * sizeof(uint16_t), 8)
-                  + num_ops * sizeof(tt_op_ctx);
+  const size_t num_ops = m.operators.len;
+  /* The engine's own tables; everything else is allocated (and checked) as it comes. */
+  const size_t tables = align_size(sizeof(tt_engine), 8) + align_size(num_ops * 4u, 8) +
+                        align_size(m.opcodes.len, 8) + (size_t)li.num_located * sizeof(tt_located);
   if (arena_size < pad || arena_size - pad < tables) {
-    tt_format(local, sizeof local, "arena too small: need at least %lu bytes for the engine's "
-              "tensor and op tables, have %lu", (unsigned long)(pad + tables),
-              (unsigned long)arena_size);
-    return fail_create(TT_ERR_ARENA, local, err, err_size);
+    tt_format(msg, sizeof msg, "arena too small: need at least %lu bytes for the engine's "
+              "tables, have %lu", (unsigned long)(pad + tables), (unsigned long)arena_size);
+    return fail_create(TT_ERR_ARENA, msg, err, err_size);
   }
-  tt_engine *e = (tt_engine *)(arena + pad);
+  tt_engine *e = (tt_engine *)(void *)(arena + pad);
   memset(e, 0, sizeof *e);
-  e->model = probe.model;
-  e->requant = probe.requant;
-  e->base = arena + pad;
-  e->capacity = arena_size - pad;
-  e->pad = pad;
+  e->model_bytes.bits = 0;
+  e->model_bytes.p = model;
+  e->model_size = (uint32_t)model_size; /* < 2 GB: checked by tt_model_open */
+  e->opcodes = m.opcodes;
+  e->buffers = m.buffers;
+  e->tensors = m.tensors;
+  e->operators = m.operators;
+  e->inputs = m.inputs;
+  e->outputs = m.outputs;
+  e->requant = li.requant;
+  e->offline = li.offline;
+  e->pad = (uint32_t)pad;
+  e->capacity = (uint32_t)(arena_size - pad > TT_MAX_BYTES ? TT_MAX_BYTES : arena_size - pad);
   e->persistent = sizeof(tt_engine);
+  e->num_tensors = (int32_t)m.tensors.len;
   e->num_ops = (int32_t)num_ops;
-  e->num_const_view = probe.num_const_view;
-  /* A first fill pass without tensor/op storage decides which tensors are held and counts
-   * them; then the tables are allocated and a second pass fills them. (The bound above
-   * guarantees the slot map fits.) */
-  e->slot = (uint16_t *)tt_engine_alloc(e, num_tensors * sizeof(uint16_t), 8);
-  s = load_graph(e, 1, e->err, sizeof e->err);
-  if (s != TT_OK) return fail_create(s, e->err, err, err_size);
-  {
-    e->tensors = (tt_tensor *)tt_engine_alloc(e, (size_t)e->num_tensors * sizeof(tt_tensor), 8);
-    e->const_view = (tt_tensor *)tt_engine_alloc(e, (size_t)e->num_const_view * sizeof(tt_tensor), 8);
-    e->ops = (tt_op_ctx *)tt_engine_alloc(e, num_ops * sizeof(tt_op_ctx), 8);
-    if (e->tensors == NULL || e->const_view == NULL || e->ops == NULL) {
-      tt_format(e->err, sizeof e->err, "arena too small: need at least %lu bytes for the "
-                "engine's tensor and op tables, have %lu",
-                (unsigned long)(pad + e->persistent + (size_t)e->num_tensors * sizeof(tt_tensor)
-                                + (size_t)e->num_const_view * sizeof(tt_tensor)
-                                + num_ops * sizeof(tt_op_ctx)),
-                (unsigned long)arena_size);
-      return fail_create(TT_ERR_ARENA, e->err, err, err_size);
-    }
-  }
-  s = load_graph(e, 1, e->err, sizeof e->err);
-  if (s == TT_OK) s = create_variables(e);
-  if (s == TT_OK) s = prepare_ops(e);
+  uint8_t *base = tt_engine_base(e);
+  /* Fit by the bound above. */
+  e->op_data = (uint32_t)((uint8_t *)tt_engine_alloc(e, num_ops * 4u, 8) - base);
+  e->op_reg = (uint32_t)((uint8_t *)tt_engine_alloc(e, m.opcodes.len, 8) - base);
+  e->located = (uint32_t)((uint8_t *)tt_engine_alloc(e, li.num_located * sizeof(tt_located), 8) -
+                          base);
+  e->num_located = li.num_located;
+  memset(base + e->op_data, 0, num_ops * 4u);
+  memset(base + e->op_reg, 0, m.opcodes.len);
+  fill_tables(e, &m);
+  s = create_variables(e, &m, msg, sizeof msg);
+  if (s == TT_OK) s = prepare_ops(e, &m, msg, sizeof msg);
+  size_t temp_bytes = tt_plan_temp_bytes(e->num_tensors, e->num_ops);
   if (s == TT_OK) {
-    /* The planner's working memory is the free tail of the arena. */
-    size_t temp_bytes = tt_plan_temp_bytes(e->num_tensors, e->num_ops);
+    /* The planner's working memory is the free tail of the arena: where the planned region
+     * will be, so it costs nothing unless it is larger than the region (then it counts in
+     * tt_engine_arena_used). */
     size_t start = align_size(e->persistent, 16);
     if (start > e->capacity || temp_bytes > e->capacity - start) {
-      tt_format(e->err, sizeof e->err, "arena too small: need at least %lu bytes, have %lu",
+      tt_format(msg, sizeof msg, "arena too small: need at least %lu bytes, have %lu",
                 (unsigned long)(pad + start + temp_bytes), (unsigned long)arena_size);
       s = TT_ERR_ARENA;
     } else {
-      void *temp = e->base + ((e->capacity - temp_bytes) & ~(size_t)7u);
-      s = tt_plan(e, temp, &e->planned, e->err, sizeof e->err);
+      size_t planned = 0;
+      void *temp = base + ((e->capacity - temp_bytes) & ~(size_t)7u);
+      s = tt_plan(e, temp, &planned, msg, sizeof msg);
+      e->planned = (uint32_t)planned;
     }
   }
-  if (s != TT_OK) return fail_create(s, e->err, err, err_size);
+  if (s != TT_OK) return fail_create(s, msg, err, err_size);
   size_t start = align_size(e->persistent, 16);
-  size_t temp_bytes = tt_plan_temp_bytes(e->num_tensors, e->num_ops);
-  e->used = pad + start + (e->planned > temp_bytes ? e->planned : temp_bytes);
+  e->used = (uint32_t)(pad + start + (e->planned > temp_bytes ? e->planned : temp_bytes));
   e->phase = TT_PHASE_READY;
   *out = e;
   return TT_OK;
@@ -294,28 +436,32 @@ size_t tt_engine_arena_persistent(const tt_engine *e) {
 }
 size_t tt_engine_arena_planned(const tt_engine *e) { return e ? e->planned : 0; }
 
-int32_t tt_engine_num_inputs(const tt_engine *e) { return e ? (int32_t)e->model.inputs.len : 0; }
-int32_t tt_engine_num_outputs(const tt_engine *e) { return e ? (int32_t)e->model.outputs.len : 0; }
+int32_t tt_engine_num_inputs(const tt_engine *e) { return e ? (int32_t)e->inputs.len : 0; }
+int32_t tt_engine_num_outputs(const tt_engine *e) { return e ? (int32_t)e->outputs.len : 0; }
 
-static tt_tensor *io_tensor(tt_engine *e, const tt_fb_vector *v, int32_t i) {
-  if (e == NULL || i < 0 || (uint32_t)i >= v->len) return NULL;
-  return tt_engine_held(e, tt_fb_vec_i32(&e->model.fb, v, (uint32_t)i)); /* always held */
+static tt_tensor *io_tensor(tt_engine *e, const tt_fb_vector *v, int32_t i, tt_tensor *view) {
+  if (e == NULL || view == NULL || i < 0 || (uint32_t)i >= v->len) return NULL;
+  tt_model m;
+  tt_engine_model(e, &m);
+  return view_of(e, &m, tt_fb_vec_i32(&m.fb, v, (uint32_t)i), view, 0) ? view : NULL;
 }
-tt_tensor *tt_engine_input(tt_engine *e, int32_t i) {
-  return e ? io_tensor(e, &e->model.inputs, i) : NULL;
+tt_tensor *tt_engine_input(tt_engine *e, int32_t i, tt_tensor *view) {
+  return e ? io_tensor(e, &e->inputs, i, view) : NULL;
 }
-tt_tensor *tt_engine_output(tt_engine *e, int32_t i) {
-  return e ? io_tensor(e, &e->model.outputs, i) : NULL;
+tt_tensor *tt_engine_output(tt_engine *e, int32_t i, tt_tensor *view) {
+  return e ? io_tensor(e, &e->outputs, i, view) : NULL;
 }
 
 tt_status tt_engine_invoke(tt_engine *e) {
   if (e == NULL || e->phase != TT_PHASE_READY) return TT_ERR_ARG;
   e->err[0] = 0;
+  tt_model m;
+  tt_op_ctx ctx;
+  tt_engine_model(e, &m);
   for (int32_t i = 0; i < e->num_ops; ++i) {
-    tt_op_ctx *op = &e->ops[i];
-    e->op_message = NULL;
-    tt_status s = op->reg->eval(op);
-    if (s != TT_OK) return op_failed(e, op, s, "eval");
+    if (!start_ctx(e, &m, i, &ctx)) return op_changed(i, e->err, sizeof e->err);
+    tt_status s = ctx.reg->eval(&ctx);
+    if (s != TT_OK) return op_failed(&ctx, s, "eval", e->err, sizeof e->err);
     if (e->poison) tt_plan_poison_after(e, i);
   }
   return TT_OK;
@@ -323,31 +469,40 @@ tt_status tt_engine_invoke(tt_engine *e) {
 
 tt_status tt_engine_reset(tt_engine *e) {
   if (e == NULL || e->phase != TT_PHASE_READY) return TT_ERR_ARG;
-  for (int32_t t = 0; t < e->num_tensors; ++t) {
-    tt_tensor *v = tt_engine_held(e, t);
-    if (v == NULL || !v->is_variable) continue;
+  tt_model m;
+  tt_engine_model(e, &m);
+  const tt_located *l = (const tt_located *)(const void *)(tt_engine_base(e) + e->located);
+  for (uint32_t k = 0; k < e->num_located; ++k) {
     tt_tensor init;
     /* The model was validated at creation and is unchanged: this re-reads it. */
-    if (tt_model_tensor(&e->model, (uint32_t)t, &init, e->err, sizeof e->err) != TT_OK)
+    if (!tt_model_tensor_view(&m, l[k].tensor, &init)) {
+      tt_format(e->err, sizeof e->err, "tensor %u no longer reads as at creation",
+                l[k].tensor);
       return TT_ERR_MODEL;
-    if (init.data != NULL) memcpy(v->data, init.data, v->bytes);
-    else memset(v->data, 0, v->bytes);
+    }
+    if (!init.is_variable) continue;
+    uint8_t *p = tt_engine_base(e) + l[k].offset;
+    if (init.data != NULL) memcpy(p, init.data, init.bytes);
+    else memset(p, 0, init.bytes);
   }
   return TT_OK;
 }
 
 int32_t tt_engine_num_tensors(const tt_engine *e) { return e ? e->num_tensors : 0; }
 
-tt_tensor *tt_engine_tensor(tt_engine *e, int32_t i) {
-  if (e == NULL || i < 0 || i >= e->num_tensors) return NULL;
-  tt_tensor *t = tt_engine_held(e, i);
-  return t != NULL && !t->is_constant ? t : NULL;
+tt_tensor *tt_engine_tensor(tt_engine *e, int32_t i, tt_tensor *view) {
+  if (e == NULL || view == NULL || i < 0 || i >= e->num_tensors) return NULL;
+  tt_model m;
+  tt_engine_model(e, &m);
+  if (!view_of(e, &m, i, view, 1) || view->is_constant) return NULL;
+  return view;
 }
 
 const char *tt_engine_tensor_name(const tt_engine *e, int32_t i) {
   const char *name = "";
   if (e == NULL || i < 0 || i >= e->num_tensors) return name;
-  tt_model m = e->model; /* the reader records failure reasons in its tt_fb */
+  tt_model m;
+  tt_engine_model(e, &m);
   tt_model_tensor_name(&m, (uint32_t)i, &name);
   return name;
 }
@@ -399,47 +554,49 @@ int32_t tt_tensor_zero_point(const tt_tensor *t, int32_t i) {
 
 /* ---- tt_op.h: op context ---- */
 
-int32_t tt_op_index(const tt_op_ctx *ctx) { return (int32_t)(ctx - ctx->engine->ops); }
+int32_t tt_op_index(const tt_op_ctx *ctx) { return ctx->index; }
 int32_t tt_op_num_inputs(const tt_op_ctx *ctx) { return (int32_t)ctx->inputs.len; }
 int32_t tt_op_num_outputs(const tt_op_ctx *ctx) { return (int32_t)ctx->outputs.len; }
 
+/* The view of position k (inputs first, then outputs), built on first use in this call. */
+static tt_tensor *ctx_view(tt_op_ctx *ctx, uint32_t k, int32_t t) {
+  tt_tensor *v = &ctx->view[k];
+  if (ctx->built & (1u << k)) return v;
+  if (!view_of(ctx->engine, ctx->model, t, v, 0)) return NULL;
+  ctx->built |= 1u << k;
+  return v;
+}
+
 tt_tensor *tt_op_input(tt_op_ctx *ctx, int32_t i) {
-  tt_engine *e = ctx->engine;
   if (i < 0 || (uint32_t)i >= ctx->inputs.len) return NULL;
-  int32_t t = tt_fb_vec_i32(&e->model.fb, &ctx->inputs, (uint32_t)i);
-  if (t < 0) return NULL;
-  tt_tensor *held = tt_engine_held(e, t);
-  if (held != NULL) return held;
-  /* A constant: rebuild its view from the (already validated, unchanged) model. One view per
-   * input position, so an op's inputs never share one; valid until the next op runs. */
-  tt_tensor *view = &e->const_view[i];
-  return tt_model_tensor(&e->model, (uint32_t)t, view, NULL, 0) == TT_OK ? view : NULL;
+  int32_t t = tt_fb_vec_i32(&ctx->model->fb, &ctx->inputs, (uint32_t)i);
+  return t < 0 ? NULL : ctx_view(ctx, (uint32_t)i, t);
 }
 
 tt_tensor *tt_op_output(tt_op_ctx *ctx, int32_t i) {
   if (i < 0 || (uint32_t)i >= ctx->outputs.len) return NULL;
-  /* Op outputs are never constant (checked at load), so always held. */
-  return tt_engine_held(ctx->engine,
-                          tt_fb_vec_i32(&ctx->engine->model.fb, &ctx->outputs, (uint32_t)i));
+  return ctx_view(ctx, ctx->inputs.len + (uint32_t)i,
+                  tt_fb_vec_i32(&ctx->model->fb, &ctx->outputs, (uint32_t)i));
 }
 
 /* The builtin options table of the op: 1 present (*t set), 0 absent (defaults apply). */
 static int op_options(const tt_op_ctx *ctx, tt_fb_table *t) {
-  if (ctx->reg->builtin_code == TT_BUILTIN_CUSTOM || ctx->opt.options_pos == 0) return 0;
+  if (ctx->options_pos == 0) return 0;
   /* Validated at load (tt_model_op), so re-opening succeeds. */
-  return tt_fb_table_at(&ctx->engine->model.fb, ctx->opt.options_pos, t);
+  return tt_fb_table_at(&ctx->model->fb, ctx->options_pos, t);
 }
 
 /* A malformed option is reported after prepare returns (the accessor cannot fail). */
 static void option_malformed(const tt_op_ctx *ctx, int32_t field) {
-  if (ctx->engine->option_malformed == 0) ctx->engine->option_malformed = field + 1;
+  tt_op_ctx *c = (tt_op_ctx *)(uintptr_t)ctx;
+  if (c->option_malformed == 0) c->option_malformed = field + 1;
 }
 
 int32_t tt_op_option_i8(const tt_op_ctx *ctx, int32_t field, int32_t dflt) {
   uint8_t v;
   tt_fb_table t;
   if (!op_options(ctx, &t)) return dflt;
-  if (!tt_fb_read_u8(&ctx->engine->model.fb, &t, field, (uint8_t)dflt, &v)) {
+  if (!tt_fb_read_u8(&ctx->model->fb, &t, field, (uint8_t)dflt, &v)) {
     option_malformed(ctx, field);
     return dflt;
   }
@@ -450,7 +607,7 @@ int32_t tt_op_option_i32(const tt_op_ctx *ctx, int32_t field, int32_t dflt) {
   int32_t v;
   tt_fb_table t;
   if (!op_options(ctx, &t)) return dflt;
-  if (!tt_fb_read_i32(&ctx->engine->model.fb, &t, field, dflt, &v)) {
+  if (!tt_fb_read_i32(&ctx->model->fb, &t, field, dflt, &v)) {
     option_malformed(ctx, field);
     return dflt;
   }
@@ -461,7 +618,7 @@ float tt_op_option_f32(const tt_op_ctx *ctx, int32_t field, float dflt) {
   float v;
   tt_fb_table t;
   if (!op_options(ctx, &t)) return dflt;
-  if (!tt_fb_read_f32(&ctx->engine->model.fb, &t, field, dflt, &v)) {
+  if (!tt_fb_read_f32(&ctx->model->fb, &t, field, dflt, &v)) {
     option_malformed(ctx, field);
     return dflt;
   }
@@ -472,12 +629,12 @@ int32_t tt_op_option_i32_vector(const tt_op_ctx *ctx, int32_t field, int32_t *ou
   tt_fb_vector v;
   tt_fb_table t;
   if (!op_options(ctx, &t)) return -1;
-  int r = tt_fb_read_vector(&ctx->engine->model.fb, &t, field, 4, &v);
+  int r = tt_fb_read_vector(&ctx->model->fb, &t, field, 4, &v);
   if (r < 0) option_malformed(ctx, field);
   if (r <= 0) return -1;
   if (v.len > (uint32_t)INT32_MAX) return -1;
   for (uint32_t k = 0; k < v.len && (int64_t)k < (int64_t)max; ++k)
-    out[k] = tt_fb_vec_i32(&ctx->engine->model.fb, &v, k);
+    out[k] = tt_fb_vec_i32(&ctx->model->fb, &v, k);
   return (int32_t)v.len;
 }
 
@@ -485,62 +642,102 @@ void *tt_op_alloc_persistent(tt_op_ctx *ctx, size_t bytes) {
   tt_engine *e = ctx->engine;
   if (e->phase != TT_PHASE_PREPARE) return NULL;
   void *p = tt_engine_alloc(e, bytes, 8);
-  if (p == NULL && e->op_alloc_failed == 0) e->op_alloc_failed = bytes ? bytes : 1;
+  if (p == NULL && ctx->alloc_failed == 0) ctx->alloc_failed = bytes ? bytes : 1;
   return p;
 }
 
 int tt_op_flash_quant(tt_op_ctx *ctx, int32_t channels, const int32_t **multiplier,
                       const int32_t **shift) {
   const tt_engine *e = ctx->engine;
-  const tt_fb *fb = &e->model.fb;
+  const tt_fb *fb = &ctx->model->fb;
   const tt_fb_vector *t = &e->requant;
   if (t->len == 0) return 0;
-  const int32_t index = tt_op_index(ctx);
-  const uint32_t count = tt_fb_u32(fb, t->pos + 4);
   /* Entries were validated at load: ascending op indices, arrays inside the table. */
-  for (uint32_t k = 0; k < count; ++k) {
-    const size_t entry = t->pos + 8u + 16u * (size_t)k;
+  uint32_t lo = 0, hi = tt_fb_u32(fb, t->pos + 4);
+  while (lo < hi) {
+    const uint32_t mid = lo + (hi - lo) / 2;
+    const size_t entry = t->pos + 8u + 16u * (size_t)mid;
     const int32_t op = (int32_t)tt_fb_u32(fb, entry);
-    if (op > index) break;
-    if (op < index) continue;
-    if ((int32_t)tt_fb_u32(fb, entry + 4) != channels) {
-      tt_op_fail(ctx, TT_ERR_MODEL, "tt_requant metadata entry has the wrong channel count");
-      return -1;
+    if (op < ctx->index) {
+      lo = mid + 1;
+    } else if (op > ctx->index) {
+      hi = mid;
+    } else {
+      if ((int32_t)tt_fb_u32(fb, entry + 4) != channels) {
+        tt_op_fail(ctx, TT_ERR_MODEL, "tt_requant metadata entry has the wrong channel count");
+        return -1;
+      }
+      *multiplier = (const int32_t *)(const void *)(fb->buf + t->pos + tt_fb_u32(fb, entry + 8));
+      *shift = (const int32_t *)(const void *)(fb->buf + t->pos + tt_fb_u32(fb, entry + 12));
+      return 1;
     }
-    *multiplier = (const int32_t *)(const void *)(fb->buf + t->pos + tt_fb_u32(fb, entry + 8));
-    *shift = (const int32_t *)(const void *)(fb->buf + t->pos + tt_fb_u32(fb, entry + 12));
-    return 1;
   }
   return 0;
 }
 
-void tt_op_set_data(tt_op_ctx *ctx, void *data) { ctx->data = data; }
-void *tt_op_data(const tt_op_ctx *ctx) { return ctx->data; }
+void tt_op_set_data(tt_op_ctx *ctx, void *data) {
+  tt_engine *e = ctx->engine;
+  uint8_t *base = tt_engine_base(e), *p = (uint8_t *)data;
+  if (p != NULL && (p <= base || p >= base + e->persistent)) {
+    ctx->bad_data = 1; /* not arena memory: it could not be found again at eval */
+    return;
+  }
+  op_data_table(e)[ctx->index] = p != NULL ? (uint32_t)(p - base) : 0u;
+}
+
+void *tt_op_data(const tt_op_ctx *ctx) {
+  const uint32_t off = op_data_table(ctx->engine)[ctx->index];
+  return off ? tt_engine_base(ctx->engine) + off : NULL;
+}
+
+static tt_scratch *scratch_of(const tt_engine *e, int32_t op) {
+  for (uint32_t at = e->scratch; at != 0;) {
+    tt_scratch *s = (tt_scratch *)(void *)(tt_engine_base(e) + at);
+    if (s->op == (uint32_t)op) return s;
+    at = s->next;
+  }
+  return NULL;
+}
 
 tt_status tt_op_request_scratch(tt_op_ctx *ctx, size_t bytes) {
-  if (ctx->engine->phase != TT_PHASE_PREPARE)
+  tt_engine *e = ctx->engine;
+  if (e->phase != TT_PHASE_PREPARE)
     return tt_op_fail(ctx, TT_ERR_ARG, "scratch can only be requested in prepare");
   if (bytes > TT_MAX_BYTES) return tt_op_fail(ctx, TT_ERR_ARENA, "scratch request too large");
-  if (bytes > ctx->scratch_bytes) ctx->scratch_bytes = (uint32_t)bytes;
+  tt_scratch *s = scratch_of(e, ctx->index);
+  if (s == NULL) {
+    s = (tt_scratch *)tt_engine_alloc(e, sizeof *s, 4);
+    if (s == NULL) {
+      if (ctx->alloc_failed == 0) ctx->alloc_failed = sizeof *s;
+      return TT_ERR_ARENA;
+    }
+    s->op = (uint32_t)ctx->index;
+    s->bytes = s->offset = 0;
+    s->next = e->scratch;
+    e->scratch = (uint32_t)((uint8_t *)s - tt_engine_base(e));
+  }
+  if (bytes > s->bytes) s->bytes = (uint32_t)bytes;
   return TT_OK;
 }
 
 void *tt_op_scratch(const tt_op_ctx *ctx) {
-  return ctx->scratch_bytes ? ctx->engine->region + ctx->scratch_offset : NULL;
+  const tt_engine *e = ctx->engine;
+  const tt_scratch *s = e->phase == TT_PHASE_READY ? scratch_of(e, ctx->index) : NULL;
+  return s != NULL && s->bytes ? tt_engine_base(e) + e->region + s->offset : NULL;
 }
 
 int tt_op_custom_find_i32(const tt_op_ctx *ctx, const char *key, int32_t *out) {
   int64_t v;
   tt_flex_map m; /* the lookup records failure reasons in the map */
-  if (ctx->reg->builtin_code != TT_BUILTIN_CUSTOM) return 0;
-  const tt_fb_vector *opts = &ctx->opt.custom_options;
+  const tt_fb_vector *opts = &ctx->custom_options;
   if (opts->len == 0) return 0;
-  /* Validated at load, so this reopening succeeds. */
-  if (!tt_flex_map_open(&m, ctx->engine->model.fb.buf + opts->pos, opts->len)) return -1;
+  /* Validated at load, so the header is all there is to re-read. */
+  if (!tt_flex_map_reopen(&m, ctx->model->fb.buf + opts->pos, opts->len)) return -1;
   int r = tt_flex_map_int(&m, key, &v);
   if (r == 0) return 0;
   if (r < 0 || v < INT32_MIN || v > INT32_MAX) {
-    if (ctx->engine->custom_malformed == NULL) ctx->engine->custom_malformed = key;
+    tt_op_ctx *c = (tt_op_ctx *)(uintptr_t)ctx;
+    if (c->custom_malformed == NULL) c->custom_malformed = key;
     return -1;
   }
   *out = (int32_t)v;
@@ -553,6 +750,6 @@ int32_t tt_op_custom_i32(const tt_op_ctx *ctx, const char *key, int32_t dflt) {
 }
 
 tt_status tt_op_fail(tt_op_ctx *ctx, tt_status code, const char *message) {
-  ctx->engine->op_message = message;
+  ctx->message = message;
   return code;
 }

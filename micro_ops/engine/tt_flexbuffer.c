@@ -53,7 +53,8 @@ const char *tt_flex_map_key(const tt_flex_map *m, uint32_t i) {
   return (const char *)m->buf + pos;
 }
 
-int tt_flex_map_open(tt_flex_map *m, const uint8_t *buf, size_t size) {
+/* The map's header: root, slots, key vector (bounds-checked); not the keys themselves. */
+static int open_header(tt_flex_map *m, const uint8_t *buf, size_t size) {
   memset(m, 0, sizeof *m);
   m->buf = buf;
   m->size = size;
@@ -86,7 +87,17 @@ int tt_flex_map_open(tt_flex_map *m, const uint8_t *buf, size_t size) {
   m->len = (uint32_t)len; /* < size */
   m->width = (uint8_t)width;
   m->key_width = (uint8_t)key_width;
+  return 1;
+}
 
+int tt_flex_map_reopen(tt_flex_map *m, const uint8_t *buf, size_t size) {
+  return open_header(m, buf, size);
+}
+
+int tt_flex_map_open(tt_flex_map *m, const uint8_t *buf, size_t size) {
+  if (!open_header(m, buf, size)) return 0;
+  const size_t keys = m->keys, values = m->values, width = m->width, key_width = m->key_width;
+  const uint64_t len = m->len;
   const char *prev = NULL;
   for (uint32_t i = 0; i < m->len; ++i) {
     size_t kpos;

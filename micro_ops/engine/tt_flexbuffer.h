@@ -27,6 +27,10 @@ typedef struct {
 /* Returns 1 if buf[0..size) is a valid FlexBuffer whose root is a map, else 0 (why set). */
 int tt_flex_map_open(tt_flex_map *m, const uint8_t *buf, size_t size);
 
+/* Reopens a map tt_flex_map_open accepted (the same bytes): the header only, without
+ * re-validating every key and value. */
+int tt_flex_map_reopen(tt_flex_map *m, const uint8_t *buf, size_t size);
+
 /* The integer value of `key`: 1 found (*out set), 0 absent, -1 present but not an integer
  * (INT/UINT/BOOL/INDIRECT_INT/INDIRECT_UINT) or a UINT above INT64_MAX (why set). */
 int tt_flex_map_int(tt_flex_map *m, const char *key, int64_t *out);

@@ -104,11 +104,12 @@ tt_status tt_model_open(tt_model *m, const uint8_t *buf, size_t size, char *err,
     tt_format(err, n, "model has no subgraphs");
     return TT_ERR_MODEL;
   }
-  if (!tt_fb_vector_table(&m->fb, &subgraphs, 0, &m->subgraph) ||
-      !vec_or_empty(&m->fb, &m->subgraph, SG_TENSORS, 4, &m->tensors) ||
-      !vec_or_empty(&m->fb, &m->subgraph, SG_INPUTS, 4, &m->inputs) ||
-      !vec_or_empty(&m->fb, &m->subgraph, SG_OUTPUTS, 4, &m->outputs) ||
-      !vec_or_empty(&m->fb, &m->subgraph, SG_OPERATORS, 4, &m->operators)) {
+  tt_fb_table subgraph;
+  if (!tt_fb_vector_table(&m->fb, &subgraphs, 0, &subgraph) ||
+      !vec_or_empty(&m->fb, &subgraph, SG_TENSORS, 4, &m->tensors) ||
+      !vec_or_empty(&m->fb, &subgraph, SG_INPUTS, 4, &m->inputs) ||
+      !vec_or_empty(&m->fb, &subgraph, SG_OUTPUTS, 4, &m->outputs) ||
+      !vec_or_empty(&m->fb, &subgraph, SG_OPERATORS, 4, &m->operators)) {
     tt_format(err, n, "subgraph 0: %s", why(&m->fb));
     return TT_ERR_MODEL;
   }
@@ -130,7 +131,10 @@ static size_t type_size(int32_t type) {
   }
 }
 
-tt_status tt_model_tensor(tt_model *m, uint32_t i, tt_tensor *t, char *err, size_t n) {
+/* Tensor i. `full` validates everything; without it (a model already validated) the checks
+ * that cannot fail again are skipped, but every read stays bounds-checked. */
+static tt_status parse_tensor(tt_model *m, uint32_t i, tt_tensor *t, char *err, size_t n,
+                              int full) {
   tt_fb *fb = &m->fb;
   tt_fb_table tt, q, buf;
   tt_fb_vector shape, data;
@@ -177,23 +181,25 @@ tt_status tt_model_tensor(tt_model *m, uint32_t i, tt_tensor *t, char *err, size
   }
   t->bytes = (uint32_t)(count * esize); /* <= TT_MAX_BYTES */
 
-  /* Features we do not implement must not be silently ignored. */
-  size_t pos;
-  int r = tt_fb_field_pos(fb, &tt, TENSOR_SPARSITY, 4, &pos);
-  if (r != 0) {
-    tt_format(err, n, r < 0 ? "tensor %u: malformed sparsity field" :
-              "tensor %u is sparse; sparse tensors are not supported", i);
-    return r < 0 ? TT_ERR_MODEL : TT_ERR_UNSUPPORTED;
-  }
-  uint32_t external;
-  if (!tt_fb_read_u32(fb, &tt, TENSOR_EXTERNAL_BUFFER, 0, &external)) {
-    tt_format(err, n, "tensor %u: %s", i, why(fb));
-    return TT_ERR_MODEL;
-  }
-  if (external != 0) {
-    tt_format(err, n, "tensor %u uses external buffer %u; external buffers are not supported", i,
-              external);
-    return TT_ERR_UNSUPPORTED;
+  if (full) {
+    /* Features we do not implement must not be silently ignored. */
+    size_t pos;
+    int r = tt_fb_field_pos(fb, &tt, TENSOR_SPARSITY, 4, &pos);
+    if (r != 0) {
+      tt_format(err, n, r < 0 ? "tensor %u: malformed sparsity field" :
+                "tensor %u is sparse; sparse tensors are not supported", i);
+      return r < 0 ? TT_ERR_MODEL : TT_ERR_UNSUPPORTED;
+    }
+    uint32_t external;
+    if (!tt_fb_read_u32(fb, &tt, TENSOR_EXTERNAL_BUFFER, 0, &external)) {
+      tt_format(err, n, "tensor %u: %s", i, why(fb));
+      return TT_ERR_MODEL;
+    }
+    if (external != 0) {
+      tt_format(err, n, "tensor %u uses external buffer %u; external buffers are not supported",
+                i, external);
+      return TT_ERR_UNSUPPORTED;
+    }
   }
 
   /* Buffer: constant data lives in the model, read in place. */
@@ -201,19 +207,24 @@ tt_status tt_model_tensor(tt_model *m, uint32_t i, tt_tensor *t, char *err, size
     tt_format(err, n, "tensor %u refers to buffer %u of %u", i, buffer, m->buffers.len);
     return TT_ERR_MODEL;
   }
-  uint64_t offset, size;
   if (!tt_fb_vector_table(fb, &m->buffers, buffer, &buf) ||
-      !vec_or_empty(fb, &buf, BUFFER_DATA, 1, &data) ||
-      !tt_fb_read_u64(fb, &buf, BUFFER_OFFSET, 0, &offset) ||
-      !tt_fb_read_u64(fb, &buf, BUFFER_SIZE, 0, &size)) {
+      !vec_or_empty(fb, &buf, BUFFER_DATA, 1, &data)) {
     tt_format(err, n, "tensor %u, buffer %u: %s", i, buffer, why(fb));
     return TT_ERR_MODEL;
   }
-  if (offset > 1) {
-    tt_format(err, n, "tensor %u: buffer %u stores its data outside the flatbuffer (offset %llu, "
-              "size %llu); such models (> 2 GB form) are not supported", i, buffer,
-              (unsigned long long)offset, (unsigned long long)size);
-    return TT_ERR_UNSUPPORTED;
+  if (full) {
+    uint64_t offset, size;
+    if (!tt_fb_read_u64(fb, &buf, BUFFER_OFFSET, 0, &offset) ||
+        !tt_fb_read_u64(fb, &buf, BUFFER_SIZE, 0, &size)) {
+      tt_format(err, n, "tensor %u, buffer %u: %s", i, buffer, why(fb));
+      return TT_ERR_MODEL;
+    }
+    if (offset > 1) {
+      tt_format(err, n, "tensor %u: buffer %u stores its data outside the flatbuffer (offset "
+                "%llu, size %llu); such models (> 2 GB form) are not supported", i, buffer,
+                (unsigned long long)offset, (unsigned long long)size);
+      return TT_ERR_UNSUPPORTED;
+    }
   }
   if (data.len > 0) {
     if (data.len != t->bytes) {
@@ -239,7 +250,7 @@ tt_status tt_model_tensor(tt_model *m, uint32_t i, tt_tensor *t, char *err, size
   }
 
   /* Quantization (optional). */
-  r = tt_fb_read_table(fb, &tt, TENSOR_QUANT, &q);
+  int r = tt_fb_read_table(fb, &tt, TENSOR_QUANT, &q);
   if (r < 0) {
     tt_format(err, n, "tensor %u quantization: %s", i, why(fb));
     return TT_ERR_MODEL;
@@ -279,7 +290,18 @@ tt_status tt_model_tensor(tt_model *m, uint32_t i, tt_tensor *t, char *err, size
   return TT_OK;
 }
 
-tt_status tt_model_op(tt_model *m, uint32_t i, tt_model_opinfo *op, char *err, size_t n) {
+tt_status tt_model_tensor(tt_model *m, uint32_t i, tt_tensor *t, char *err, size_t n) {
+  return parse_tensor(m, i, t, err, n, 1);
+}
+
+int tt_model_tensor_view(tt_model *m, uint32_t i, tt_tensor *t) {
+  return i < m->tensors.len && parse_tensor(m, i, t, NULL, 0, 0) == TT_OK;
+}
+
+/* Operator i; `full` as for parse_tensor (without it: no opcode, custom code or index checks,
+ * builtin_code unset). */
+static tt_status parse_op(tt_model *m, uint32_t i, tt_model_opinfo *op, char *err, size_t n,
+                          int full) {
   tt_fb *fb = &m->fb;
   tt_fb_table ot, code;
   uint32_t opcode_index;
@@ -292,16 +314,21 @@ tt_status tt_model_op(tt_model *m, uint32_t i, tt_model_opinfo *op, char *err, s
     tt_format(err, n, "op %u: %s", i, why(fb));
     return TT_ERR_MODEL;
   }
+  op->opcode_index = opcode_index;
   int r = tt_fb_read_table(fb, &ot, OP_OPTIONS, &op->options);
   if (r < 0) {
     tt_format(err, n, "op %u builtin options: %s", i, why(fb));
     return TT_ERR_MODEL;
   }
   op->has_options = r > 0;
+  if (tt_fb_read_vector(fb, &ot, OP_CUSTOM_OPTIONS, 1, &op->custom_options) < 0) {
+    tt_format(err, n, "op %u custom options: %s", i, why(fb));
+    return TT_ERR_MODEL;
+  }
+  if (!full) return TT_OK;
   uint8_t custom_format;
   uint64_t large_offset;
-  if (tt_fb_read_vector(fb, &ot, OP_CUSTOM_OPTIONS, 1, &op->custom_options) < 0 ||
-      !tt_fb_read_u8(fb, &ot, OP_CUSTOM_OPTIONS_FORMAT, 0, &custom_format) ||
+  if (!tt_fb_read_u8(fb, &ot, OP_CUSTOM_OPTIONS_FORMAT, 0, &custom_format) ||
       !tt_fb_read_u64(fb, &ot, OP_LARGE_CUSTOM_OPTIONS_OFFSET, 0, &large_offset)) {
     tt_format(err, n, "op %u custom options: %s", i, why(fb));
     return TT_ERR_MODEL;
@@ -339,6 +366,14 @@ tt_status tt_model_op(tt_model *m, uint32_t i, tt_model_opinfo *op, char *err, s
   if (s != TT_OK) return s;
   tt_format(what, sizeof what, "op %u output", i);
   return check_indices(m, &op->outputs, 0, what, err, n);
+}
+
+tt_status tt_model_op(tt_model *m, uint32_t i, tt_model_opinfo *op, char *err, size_t n) {
+  return parse_op(m, i, op, err, n, 1);
+}
+
+int tt_model_op_view(tt_model *m, uint32_t i, tt_model_opinfo *op) {
+  return i < m->operators.len && parse_op(m, i, op, NULL, 0, 0) == TT_OK;
 }
 
 int tt_model_tensor_name(tt_model *m, uint32_t i, const char **name) {

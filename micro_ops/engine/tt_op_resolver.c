@@ -59,14 +59,6 @@ static const tt_op_registration *const kCustomOps[] = {
     &tt_op_split_fully_connected,
 };
 
-const tt_op_registration *tt_resolve_custom(const char *code, size_t len) {
-  for (size_t i = 0; i < sizeof kCustomOps / sizeof kCustomOps[0]; ++i) {
-    const char *name = kCustomOps[i]->custom_code;
-    if (name != NULL && strlen(name) == len && memcmp(name, code, len) == 0) return kCustomOps[i];
-  }
-  return NULL;
-}
-
 void tt_supported_custom_ops(char *buf, size_t n) {
   size_t used = 0;
   if (n == 0) return;
@@ -81,14 +73,30 @@ void tt_supported_custom_ops(char *buf, size_t n) {
   }
 }
 
-const tt_op_registration *tt_resolve_builtin(int32_t builtin_code, uint8_t *options_type) {
-  for (size_t i = 0; i < sizeof kOps / sizeof kOps[0]; ++i) {
-    if (kOps[i].reg->builtin_code == builtin_code) {
-      if (options_type != NULL) *options_type = kOps[i].options_type;
-      return kOps[i].reg;
+#define NUM_BUILTIN (sizeof kOps / sizeof kOps[0])
+#define NUM_CUSTOM (sizeof kCustomOps / sizeof kCustomOps[0])
+
+/* Ids: 1 .. NUM_BUILTIN the builtins of kOps, then the custom ops of kCustomOps. */
+uint8_t tt_resolve(int32_t builtin_code, const char *custom_code, size_t len) {
+  if (builtin_code == 32 /* CUSTOM */) {
+    for (size_t i = 0; i < NUM_CUSTOM; ++i) {
+      const char *name = kCustomOps[i]->custom_code;
+      if (strlen(name) == len && memcmp(name, custom_code, len) == 0)
+        return (uint8_t)(1 + NUM_BUILTIN + i);
     }
+    return 0;
   }
-  return NULL;
+  for (size_t i = 0; i < NUM_BUILTIN; ++i)
+    if (kOps[i].reg->builtin_code == builtin_code) return (uint8_t)(1 + i);
+  return 0;
+}
+
+const tt_op_registration *tt_registration(uint8_t id, uint8_t *options_type) {
+  *options_type = 0;
+  if (id == 0 || id > NUM_BUILTIN + NUM_CUSTOM) return NULL;
+  if (id > NUM_BUILTIN) return kCustomOps[id - 1 - NUM_BUILTIN];
+  *options_type = kOps[id - 1].options_type;
+  return kOps[id - 1].reg;
 }
 
 void tt_supported_ops(char *buf, size_t n) {

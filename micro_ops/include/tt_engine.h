@@ -1,18 +1,21 @@
 /* tflm-train C engine: runs subgraph 0 of an int8 TFLite model.
  *
- * Everything the engine needs (its own state, tensors, op contexts, op persistent data and
- * the planned activation/scratch region) lives in the caller's arena; there is no malloc.
- * The model bytes are read in place and must outlive the engine. Every access to the model
- * is bounds-checked at creation: a malformed file returns TT_ERR_MODEL with a message, it is
- * never read out of bounds.
+ * Everything the engine keeps (its small state, op persistent data, variables and the planned
+ * activation/scratch region) lives in the caller's arena; there is no malloc. The model bytes
+ * are read in place and must outlive the engine, unchanged. Every access to the model is
+ * bounds-checked at creation: a malformed file returns TT_ERR_MODEL with a message, it is
+ * never read out of bounds. Tensor views (tt_tensor) are rebuilt from the model on demand
+ * into memory the caller provides; the engine keeps none.
  *
  *   tt_engine *e;
+ *   tt_tensor in, out;
  *   char err[256];
  *   if (tt_engine_create(model, model_size, arena, sizeof arena, &e, err, sizeof err) != TT_OK)
  *     puts(err);
- *   memcpy(tt_engine_input(e, 0)->data, image, tt_engine_input(e, 0)->bytes);
+ *   tt_engine_input(e, 0, &in);
+ *   memcpy(in.data, image, in.bytes);
  *   tt_engine_invoke(e);
- *   const int8_t *logits = tt_engine_output(e, 0)->data;
+ *   const int8_t *logits = tt_engine_output(e, 0, &out)->data;
  */
 #ifndef TT_ENGINE_H
 #define TT_ENGINE_H
@@ -36,28 +39,33 @@ tt_status tt_engine_create(const uint8_t *model, size_t model_size, uint8_t *are
  * region (or the planner's temporary memory if larger). A second create with exactly this
  * size (and an equally aligned arena) succeeds. */
 size_t tt_engine_arena_used(const tt_engine *e);
-size_t tt_engine_arena_persistent(const tt_engine *e); /* engine state + op data */
+/* Engine state + op data + variables. The engine stores offsets and fixed-width integers
+ * only, so this is the same number on 32- and 64-bit targets. */
+size_t tt_engine_arena_persistent(const tt_engine *e);
 /* Peak of activations + scratch; with an OfflineMemoryAllocation plan, the extent of the
  * offline offsets plus what is planned online around them. */
 size_t tt_engine_arena_planned(const tt_engine *e);
 
 int32_t tt_engine_num_inputs(const tt_engine *e);
 int32_t tt_engine_num_outputs(const tt_engine *e);
-tt_tensor *tt_engine_input(tt_engine *e, int32_t i);  /* NULL if i is out of range */
-tt_tensor *tt_engine_output(tt_engine *e, int32_t i); /* NULL if i is out of range */
+/* Fill *view with graph input / output i and return view; NULL if i is out of range. A
+ * tensor's data stays at the same address for the engine's lifetime, so a view may be kept. */
+tt_tensor *tt_engine_input(tt_engine *e, int32_t i, tt_tensor *view);
+tt_tensor *tt_engine_output(tt_engine *e, int32_t i, tt_tensor *view);
 
-/* Runs every op of subgraph 0 in order. Inputs are read from tt_engine_input(e, i)->data. */
+/* Runs every op of subgraph 0 in order. Inputs are read from tt_engine_input(e, i, v)->data. */
 tt_status tt_engine_invoke(tt_engine *e);
 
 /* Restores every variable tensor (trainable parameters, training state) to its value in the
  * model. */
 tt_status tt_engine_reset(tt_engine *e);
 
-/* Tensors of subgraph 0 by model index (0 .. num_tensors-1). tt_engine_tensor gives read
- * access to any non-constant tensor (activations: valid while the engine keeps them alive;
- * variables: their current value, writable); NULL for constants and out-of-range i. */
+/* Tensors of subgraph 0 by model index (0 .. num_tensors-1). tt_engine_tensor fills *view
+ * with any non-constant tensor and returns view (activations: valid while the engine keeps
+ * them alive, data NULL for a tensor no op uses; variables: their current value, writable);
+ * NULL for constants and out-of-range i. */
 int32_t tt_engine_num_tensors(const tt_engine *e);
-tt_tensor *tt_engine_tensor(tt_engine *e, int32_t i);
+tt_tensor *tt_engine_tensor(tt_engine *e, int32_t i, tt_tensor *view);
 /* The tensor's name in the model ("" if none), and the first tensor with that name (-1). */
 const char *tt_engine_tensor_name(const tt_engine *e, int32_t i);
 int32_t tt_engine_find_tensor(const tt_engine *e, const char *name);

@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#define TT_FUSED_CHAIN_MAX_STAGES 8
+#define TT_FUSED_CHAIN_MAX_STAGES 5 /* 1 + 4 * 5 inputs + 2 outputs fit the engine's 24 views per op */
 
 enum { TT_FUSED_CONV = 0, TT_FUSED_DEPTHWISE = 1 };
 

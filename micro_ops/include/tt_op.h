@@ -3,8 +3,9 @@
  * Each op has a tt_op_registration with prepare() and eval(), in
  * micro_ops/engine/ops/tt_op_<name>.c. prepare() runs once at engine creation: it reads the
  * builtin options, validates types and shapes, derives fixed-point constants (float/double
- * allowed here, never in eval) and allocates persistent data from the arena. eval() only
- * calls the integer kernel in micro_ops/kernels/tt_<name>.c. */
+ * allowed here, never in eval) and allocates persistent data from the arena: only what eval
+ * cannot recompute. eval() re-reads what is cheap in integer arithmetic (options, shapes,
+ * zero points) and calls the integer kernel in micro_ops/kernels/tt_<name>.c. */
 #ifndef TT_OP_H
 #define TT_OP_H
 
@@ -26,7 +27,8 @@ enum {
   TT_TYPE_INT8 = 9
 };
 
-/* Kept to 64 bytes (small fields packed): the engine holds one per activation in the arena. */
+/* A view of one tensor, built on demand (the engine and the TFLM adapter keep views only for
+ * the duration of one prepare/eval call, never in the arena). */
 typedef struct tt_tensor {
   int32_t index; /* tensor index in subgraph 0 */
   int32_t dims[TT_MAX_RANK];
@@ -58,8 +60,10 @@ typedef struct tt_op_ctx tt_op_ctx; /* opaque; owned by the engine */
 int32_t tt_op_index(const tt_op_ctx *ctx);
 int32_t tt_op_num_inputs(const tt_op_ctx *ctx);
 int32_t tt_op_num_outputs(const tt_op_ctx *ctx);
-/* The tt_tensor of a constant input is a view the engine rebuilds on each call (it keeps no
- * per-weight struct in the arena): use it within the current prepare/eval, don't store it. */
+/* Views built on the first request within the current prepare/eval call (the same pointer
+ * for the rest of the call, whatever is asked in between): use them within the call, don't
+ * store them. A tensor's data address is the same at every eval; in prepare, data is NULL for
+ * planned (activation) tensors, whose memory is placed after every op is prepared. */
 tt_tensor *tt_op_input(tt_op_ctx *ctx, int32_t i);  /* NULL if absent (-1) or i out of range */
 tt_tensor *tt_op_output(tt_op_ctx *ctx, int32_t i); /* NULL if i out of range */
 
@@ -88,7 +92,8 @@ void *tt_op_alloc_persistent(tt_op_ctx *ctx, size_t bytes);
  * before it uses them), 0 none, -1 the entry's channel count differs (op failed, TT_ERR_MODEL). */
 int tt_op_flash_quant(tt_op_ctx *ctx, int32_t channels, const int32_t **multiplier,
                       const int32_t **shift);
-/* The op's own data (set in prepare, read in eval). */
+/* The op's own data (set in prepare, read in eval): NULL or memory from
+ * tt_op_alloc_persistent (the engine stores it as an arena offset). */
 void tt_op_set_data(tt_op_ctx *ctx, void *data);
 void *tt_op_data(const tt_op_ctx *ctx);
 /* prepare(): ask for scratch memory valid during this op's eval only (planned like a tensor). */

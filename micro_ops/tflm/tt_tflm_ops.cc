@@ -308,7 +308,8 @@ int tt_op_custom_find_i32(const tt_op_ctx* ctx, const char* key, int32_t* out) {
   const NodeData* d = ctx->data;
   if (d->options == nullptr) return 0;
   tt_flex_map m;
-  if (!tt_flex_map_open(&m, d->options, d->options_len)) return -1;  // validated in init
+  // Validated in init: the header is all there is to re-read (eval reads options too).
+  if (!tt_flex_map_reopen(&m, d->options, d->options_len)) return -1;
   int64_t v;
   const int r = tt_flex_map_int(&m, key, &v);
   if (r == 0) return 0;

@@ -57,7 +57,8 @@ static int run(const char *path, size_t arena_size, uint32_t seed, int verbose) 
   } else {
     uint32_t state = seed ? seed : 1u;
     for (int32_t i = 0; i < tt_engine_num_inputs(e); ++i) {
-      tt_tensor *t = tt_engine_input(e, i);
+      tt_tensor view;
+      tt_tensor *t = tt_engine_input(e, i, &view);
       uint8_t *p = (uint8_t *)t->data;
       if (t->type == TT_TYPE_FLOAT32) {
         for (size_t k = 0; k + 4 <= t->bytes; k += 4) {
@@ -76,7 +77,8 @@ static int run(const char *path, size_t arena_size, uint32_t seed, int verbose) 
              (unsigned long)tt_engine_arena_used(e), (unsigned long)tt_engine_arena_persistent(e),
              (unsigned long)tt_engine_arena_planned(e));
       for (int32_t i = 0; i < tt_engine_num_outputs(e); ++i) {
-        const tt_tensor *t = tt_engine_output(e, i);
+        tt_tensor view;
+        const tt_tensor *t = tt_engine_output(e, i, &view);
         uint32_t sum = 2166136261u; /* FNV-1a */
         for (size_t k = 0; k < t->bytes; ++k) sum = (sum ^ ((const uint8_t *)t->data)[k]) * 16777619u;
         printf("output %d bytes %lu checksum %08x\n", (int)i, (unsigned long)t->bytes, sum);

@@ -24,7 +24,7 @@ from .conv_2d import Conv2DParams, PerChannelQuant, conv_2d
 from .depthwise_conv_2d import DepthwiseConv2DParams, depthwise_conv_2d
 
 CONV, DEPTHWISE = 0, 1   # FusedStage.kind (the C enum TT_FUSED_CONV / TT_FUSED_DEPTHWISE)
-MAX_STAGES = 8
+MAX_STAGES = 5   # 1 + 4·5 inputs + 2 outputs: within the C engine's 24 tensor views per op
 
 
 @dataclass

@@ -14,12 +14,6 @@ enum {
   OPT_DILATION_H
 };
 
-typedef struct {
-  tt_conv_2d_params params;
-  /* In the model's tt_requant table (flash) or the arena: tt_mac_requant. */
-  tt_per_channel_quant quant;
-} tt_conv_2d_op_data;
-
 static tt_status tt_conv_2d_prepare(tt_op_ctx *ctx) {
   tt_tensor *input, *filter, *bias, *output;
   tt_status st = tt_mac_get_tensors(ctx, &input, &filter, &bias, &output);
@@ -41,23 +35,23 @@ static tt_status tt_conv_2d_prepare(tt_op_ctx *ctx) {
   st = tt_mac_check_weights(ctx, input, filter, bias, output, channels, &per_channel);
   if (st != TT_OK) return st;
 
-  tt_conv_2d_op_data *d = (tt_conv_2d_op_data *)tt_op_alloc_persistent(ctx, sizeof(*d));
-  if (!d) return tt_op_fail(ctx, TT_ERR_ARENA, "arena too small for op data");
-  st = tt_mac_conv_constants(ctx, tt_conv_2d_multiplier, &win, input, filter, output, channels,
-                             per_channel, pad_w, pad_h, &d->quant, &d->params);
-  if (st != TT_OK) return st;
-  tt_op_set_data(ctx, d);
-  return TT_OK;
+  return tt_mac_conv_prepare(ctx, tt_conv_2d_multiplier, &win, input, filter, output, channels,
+                             per_channel);
 }
 
 static tt_status tt_conv_2d_eval(tt_op_ctx *ctx) {
-  const tt_conv_2d_op_data *d = (const tt_conv_2d_op_data *)tt_op_data(ctx);
+  const tt_mac_op_data *d = (const tt_mac_op_data *)tt_op_data(ctx);
   const tt_tensor *input = tt_op_input(ctx, 0), *filter = tt_op_input(ctx, 1);
   const tt_tensor *bias = tt_op_input(ctx, 2), *output = tt_op_output(ctx, 0);
+  const tt_mac_window win =
+      tt_mac_window_options(ctx, OPT_ACTIVATION, OPT_DILATION_W, OPT_DILATION_H);
+  tt_conv_2d_params params;
+  tt_mac_conv_params(&win, input, filter, output, d, &params);
+  const tt_per_channel_quant quant = tt_mac_quant(ctx, d, filter->dims[0]);
   const tt_dims input_dims = tt_tensor_dims4(input), filter_dims = tt_tensor_dims4(filter),
                 output_dims = tt_tensor_dims4(output);
   const tt_status st = tt_conv_2d(
-      &d->params, &d->quant, &input_dims, (const int8_t *)input->data, &filter_dims,
+      &params, &quant, &input_dims, (const int8_t *)input->data, &filter_dims,
       (const int8_t *)filter->data, bias ? (const int32_t *)bias->data : NULL, &output_dims,
       (int8_t *)output->data);
   return st == TT_OK ? TT_OK : tt_op_fail(ctx, st, "kernel rejected its arguments");

@@ -9,12 +9,6 @@
 /* FullyConnectedOptions field indices (schema.fbs). */
 enum { OPT_ACTIVATION = 0, OPT_WEIGHTS_FORMAT = 1 };
 
-typedef struct {
-  tt_fully_connected_params params;
-  /* In the model's tt_requant table (flash) or the arena: tt_mac_requant. */
-  tt_per_channel_quant quant;
-} tt_fully_connected_op_data;
-
 static tt_status tt_fully_connected_prepare(tt_op_ctx *ctx) {
   tt_tensor *input, *filter, *bias, *output;
   tt_status st = tt_mac_get_tensors(ctx, &input, &filter, &bias, &output);
@@ -47,33 +41,30 @@ static tt_status tt_fully_connected_prepare(tt_op_ctx *ctx) {
     }
   }
 
-  tt_fully_connected_op_data *d =
-      (tt_fully_connected_op_data *)tt_op_alloc_persistent(ctx, sizeof(*d));
-  if (!d) return tt_op_fail(ctx, TT_ERR_ARENA, "arena too small for op data");
+  tt_mac_op_data *d = NULL;
   st = tt_mac_requant(ctx, tt_fully_connected_multiplier, input, filter, output,
-                      per_channel ? units : 1, per_channel, &d->quant);
+                      per_channel ? units : 1, per_channel, &d);
   if (st != TT_OK) return st;
-  d->params.input_offset = -tt_tensor_zero_point(input, 0);
-  d->params.output_offset = tt_tensor_zero_point(output, 0);
-  d->params.per_channel = per_channel;
-  st = tt_mac_activation(ctx, tt_op_option_i8(ctx, OPT_ACTIVATION, TT_ACT_NONE), output,
-                         &d->params.activation);
-  if (st != TT_OK) return st;
-  tt_op_set_data(ctx, d);
-  return TT_OK;
+  return tt_mac_activation(ctx, tt_op_option_i8(ctx, OPT_ACTIVATION, TT_ACT_NONE), output,
+                           &d->activation);
 }
 
 static tt_status tt_fully_connected_eval(tt_op_ctx *ctx) {
-  const tt_fully_connected_op_data *d = (const tt_fully_connected_op_data *)tt_op_data(ctx);
+  const tt_mac_op_data *d = (const tt_mac_op_data *)tt_op_data(ctx);
   const tt_tensor *input = tt_op_input(ctx, 0), *filter = tt_op_input(ctx, 1);
   const tt_tensor *bias = tt_op_input(ctx, 2), *output = tt_op_output(ctx, 0);
   /* As prepare checked: input read as [batches, depth], output as [batches, units]. */
   const int32_t units = filter->dims[0], depth = filter->dims[1];
   const int32_t batches = (int32_t)(tt_tensor_elements(input) / depth);
+  const int32_t per_channel = filter->num_quant > 1;
+  const tt_fully_connected_params params = {-tt_tensor_zero_point(input, 0),
+                                            tt_tensor_zero_point(output, 0), per_channel,
+                                            d->activation};
+  const tt_per_channel_quant quant = tt_mac_quant(ctx, d, per_channel ? units : 1);
   const tt_dims in_dims = {batches, 1, 1, depth}, f_dims = {units, 1, 1, depth},
                 out_dims = {batches, 1, 1, units};
   const tt_status st = tt_fully_connected(
-      &d->params, &d->quant, &in_dims, (const int8_t *)input->data, &f_dims,
+      &params, &quant, &in_dims, (const int8_t *)input->data, &f_dims,
       (const int8_t *)filter->data, bias ? (const int32_t *)bias->data : NULL, &out_dims,
       (int8_t *)output->data);
   return st == TT_OK ? TT_OK : tt_op_fail(ctx, st, "kernel rejected its arguments");

@@ -232,14 +232,14 @@ tt_status tt_mac_check_shifts(tt_op_ctx *ctx, const int32_t *shift, int32_t n) {
 
 tt_status tt_mac_requant(tt_op_ctx *ctx, tt_mac_multiplier_fn fn, const tt_tensor *input,
                          const tt_tensor *filter, const tt_tensor *output, int32_t n,
-                         int32_t per_channel, tt_per_channel_quant *quant) {
-  return tt_mac_requant_split(ctx, fn, input, filter, NULL, output, n, per_channel, quant);
+                         int32_t per_channel, tt_mac_op_data **data) {
+  return tt_mac_requant_split(ctx, fn, input, filter, NULL, output, n, per_channel, data);
 }
 
 tt_status tt_mac_requant_split(tt_op_ctx *ctx, tt_mac_multiplier_fn fn, const tt_tensor *input,
                                const tt_tensor *filter, const tt_tensor *rest,
                                const tt_tensor *output, int32_t n, int32_t per_channel,
-                               tt_per_channel_quant *quant) {
+                               tt_mac_op_data **data) {
   const float in_scale = tt_tensor_scale(input, 0), out_scale = tt_tensor_scale(output, 0);
   const int32_t *flash_mult = NULL, *flash_shift = NULL;
   const int found = tt_op_flash_quant(ctx, n, &flash_mult, &flash_shift);
@@ -257,42 +257,59 @@ tt_status tt_mac_requant_split(tt_op_ctx *ctx, tt_mac_multiplier_fn fn, const tt
                           "computed from the model's scales");
       }
     }
-    quant->multiplier = flash_mult;
-    quant->shift = flash_shift;
-    return TT_OK;
   }
-  int32_t *mult = (int32_t *)tt_op_alloc_persistent(ctx, 2u * (size_t)n * sizeof(int32_t));
-  if (!mult) return tt_op_fail(ctx, TT_ERR_ARENA, "arena too small for op data");
-  int32_t *shift = mult + n;
+  const size_t bytes = sizeof(tt_mac_op_data) + (found ? 0u : 2u * (size_t)n * sizeof(int32_t));
+  tt_mac_op_data *d = (tt_mac_op_data *)tt_op_alloc_persistent(ctx, bytes);
+  if (!d) return tt_op_fail(ctx, TT_ERR_ARENA, "arena too small for op data");
+  d->activation.min = d->activation.max = 0;
+  tt_op_set_data(ctx, d);
+  *data = d;
+  if (found) return TT_OK;
+  int32_t *mult = d->quant, *shift = d->quant + n;
   for (int32_t c = 0; c < n; ++c) {
     fn(in_scale, tt_mac_filter_scale(filter, rest, c, per_channel), out_scale, &mult[c],
        &shift[c]);
   }
-  tt_status st = tt_mac_check_shifts(ctx, shift, n);
-  if (st != TT_OK) return st;
-  quant->multiplier = mult;
-  quant->shift = shift;
-  return TT_OK;
+  return tt_mac_check_shifts(ctx, shift, n);
 }
 
-tt_status tt_mac_conv_constants(tt_op_ctx *ctx, tt_mac_multiplier_fn fn, const tt_mac_window *win,
-                                const tt_tensor *input, const tt_tensor *filter,
-                                const tt_tensor *output, int32_t channels, int32_t per_channel,
-                                int32_t pad_w, int32_t pad_h, tt_per_channel_quant *quant,
-                                tt_conv_2d_params *params) {
-  return tt_mac_conv_constants_split(ctx, fn, win, input, filter, NULL, output, channels,
-                                     per_channel, pad_w, pad_h, quant, params);
+tt_per_channel_quant tt_mac_quant(tt_op_ctx *ctx, const tt_mac_op_data *data, int32_t n) {
+  tt_per_channel_quant q;
+  if (tt_op_flash_quant(ctx, n, &q.multiplier, &q.shift) != 1) {
+    q.multiplier = data->quant;
+    q.shift = data->quant + n;
+  }
+  return q;
 }
 
-tt_status tt_mac_conv_constants_split(tt_op_ctx *ctx, tt_mac_multiplier_fn fn,
-                                      const tt_mac_window *win, const tt_tensor *input,
-                                      const tt_tensor *filter, const tt_tensor *rest,
-                                      const tt_tensor *output, int32_t channels,
-                                      int32_t per_channel, int32_t pad_w, int32_t pad_h,
-                                      tt_per_channel_quant *quant, tt_conv_2d_params *params) {
+tt_status tt_mac_conv_prepare(tt_op_ctx *ctx, tt_mac_multiplier_fn fn, const tt_mac_window *win,
+                              const tt_tensor *input, const tt_tensor *filter,
+                              const tt_tensor *output, int32_t channels, int32_t per_channel) {
+  return tt_mac_conv_prepare_split(ctx, fn, win, input, filter, NULL, output, channels,
+                                   per_channel);
+}
+
+tt_status tt_mac_conv_prepare_split(tt_op_ctx *ctx, tt_mac_multiplier_fn fn,
+                                    const tt_mac_window *win, const tt_tensor *input,
+                                    const tt_tensor *filter, const tt_tensor *rest,
+                                    const tt_tensor *output, int32_t channels,
+                                    int32_t per_channel) {
+  tt_mac_op_data *d = NULL;
   tt_status st =
-      tt_mac_requant_split(ctx, fn, input, filter, rest, output, channels, per_channel, quant);
+      tt_mac_requant_split(ctx, fn, input, filter, rest, output, channels, per_channel, &d);
   if (st != TT_OK) return st;
+  return tt_mac_activation(ctx, win->activation, output, &d->activation);
+}
+
+void tt_mac_conv_params(const tt_mac_window *win, const tt_tensor *input,
+                        const tt_tensor *filter, const tt_tensor *output,
+                        const tt_mac_op_data *data, tt_conv_2d_params *params) {
+  int32_t out_size, pad_w = 0, pad_h = 0;
+  /* As prepare (tt_mac_window_geometry), which checked the shapes fit. */
+  tt_compute_padding(win->padding, input->dims[1], filter->dims[1], win->stride_h,
+                     win->dilation_h, &out_size, &pad_h);
+  tt_compute_padding(win->padding, input->dims[2], filter->dims[2], win->stride_w,
+                     win->dilation_w, &out_size, &pad_w);
   params->input_offset = -tt_tensor_zero_point(input, 0);
   params->output_offset = tt_tensor_zero_point(output, 0);
   params->stride_w = win->stride_w;
@@ -301,5 +318,5 @@ tt_status tt_mac_conv_constants_split(tt_op_ctx *ctx, tt_mac_multiplier_fn fn,
   params->dilation_h = win->dilation_h;
   params->pad_w = pad_w;
   params->pad_h = pad_h;
-  return tt_mac_activation(ctx, win->activation, output, &params->activation);
+  params->activation = data->activation;
 }

@@ -73,35 +73,52 @@ tt_status tt_mac_check_shifts(tt_op_ctx *ctx, const int32_t *shift, int32_t n);
 typedef void (*tt_mac_multiplier_fn)(float input_scale, float filter_scale, float output_scale,
                                      int32_t *multiplier, int32_t *shift);
 
-/* The op's `n` requantization constants (filter scale c if per_channel, else 0) into *quant, with
- * their shifts checked (tt_mac_check_shifts). If the model's "tt_requant" table has them, they
- * stay in the model bytes (flash): each is checked against fn's value, computed one channel at
- * a time, and any difference fails the op with TT_ERR_MODEL. Otherwise they are computed into
- * 8 * n bytes of persistent arena, as TFLM does. */
+/* Persistent data of CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED: only what eval cannot
+ * recompute in integer arithmetic. Offsets, strides, padding and dims are re-read from the
+ * options and tensors in eval (tt_mac_conv_params); the clamp range and the requantization
+ * constants come from float scales. */
+typedef struct {
+  tt_activation activation;
+  int32_t quant[]; /* without a tt_requant entry: the n multipliers, then the n shifts */
+} tt_mac_op_data;
+
+/* prepare: the op's `n` requantization constants (filter scale c if per_channel, else 0),
+ * their shifts checked (tt_mac_check_shifts), and its op data (tt_op_set_data). If the model's
+ * "tt_requant" table has them, they stay in the model bytes (flash): each is checked against
+ * fn's value, computed one channel at a time, and any difference fails the op with
+ * TT_ERR_MODEL; the op data is then just the activation. Otherwise they are computed into
+ * 8 * n more bytes of op data, as TFLM does. */
 tt_status tt_mac_requant(tt_op_ctx *ctx, tt_mac_multiplier_fn fn, const tt_tensor *input,
                          const tt_tensor *filter, const tt_tensor *output, int32_t n,
-                         int32_t per_channel, tt_per_channel_quant *quant);
+                         int32_t per_channel, tt_mac_op_data **data);
 /* The same for a filter split in two tensors, filter (the slice) and rest (NULL: not split;
  * scales by tt_mac_filter_scale). */
 tt_status tt_mac_requant_split(tt_op_ctx *ctx, tt_mac_multiplier_fn fn, const tt_tensor *input,
                                const tt_tensor *filter, const tt_tensor *rest,
                                const tt_tensor *output, int32_t n, int32_t per_channel,
-                               tt_per_channel_quant *quant);
+                               tt_mac_op_data **data);
 
-/* The constants CONV_2D and DEPTHWISE_CONV_2D derive alike: the requantization (tt_mac_requant
- * into *quant), then *params: offsets, window, padding and the fused activation's range.
- * tt_conv_2d_params holds exactly these shared fields; depthwise adds its depth multiplier. */
-tt_status tt_mac_conv_constants(tt_op_ctx *ctx, tt_mac_multiplier_fn fn, const tt_mac_window *win,
-                                const tt_tensor *input, const tt_tensor *filter,
-                                const tt_tensor *output, int32_t channels, int32_t per_channel,
-                                int32_t pad_w, int32_t pad_h, tt_per_channel_quant *quant,
-                                tt_conv_2d_params *params);
+/* eval: the op's n requantization constants, from the model's tt_requant table or its data. */
+tt_per_channel_quant tt_mac_quant(tt_op_ctx *ctx, const tt_mac_op_data *data, int32_t n);
+
+/* prepare of CONV_2D and DEPTHWISE_CONV_2D: tt_mac_requant, then the fused activation's
+ * range into the op data. */
+tt_status tt_mac_conv_prepare(tt_op_ctx *ctx, tt_mac_multiplier_fn fn, const tt_mac_window *win,
+                              const tt_tensor *input, const tt_tensor *filter,
+                              const tt_tensor *output, int32_t channels, int32_t per_channel);
 /* The same for a filter split in two tensors, filter (the slice) and rest (NULL: not split). */
-tt_status tt_mac_conv_constants_split(tt_op_ctx *ctx, tt_mac_multiplier_fn fn,
-                                      const tt_mac_window *win, const tt_tensor *input,
-                                      const tt_tensor *filter, const tt_tensor *rest,
-                                      const tt_tensor *output, int32_t channels,
-                                      int32_t per_channel, int32_t pad_w, int32_t pad_h,
-                                      tt_per_channel_quant *quant, tt_conv_2d_params *params);
+tt_status tt_mac_conv_prepare_split(tt_op_ctx *ctx, tt_mac_multiplier_fn fn,
+                                    const tt_mac_window *win, const tt_tensor *input,
+                                    const tt_tensor *filter, const tt_tensor *rest,
+                                    const tt_tensor *output, int32_t channels,
+                                    int32_t per_channel);
+
+/* eval of CONV_2D and DEPTHWISE_CONV_2D: the kernel parameters they share (tt_conv_2d_params;
+ * depthwise adds its depth multiplier), recomputed from the window options and the tensors
+ * prepare validated, with the activation range of the op data. A split filter's slice has the
+ * whole filter's kernel height and width. */
+void tt_mac_conv_params(const tt_mac_window *win, const tt_tensor *input,
+                        const tt_tensor *filter, const tt_tensor *output,
+                        const tt_mac_op_data *data, tt_conv_2d_params *params);
 
 #endif /* TT_OP_MAC_COMMON_H */

@@ -3,6 +3,13 @@
 #include "tt_mask.h"
 #include "tt_op_train_common.h"
 
+/* The clamp range, from the options in prepare and in each eval (no arena kept). */
+static tt_status activation(tt_op_ctx *ctx, tt_activation *act) {
+  TT_TRAIN_OPT(ctx, "act_min", &act->min);
+  TT_TRAIN_OPT(ctx, "act_max", &act->max);
+  return TT_OK;
+}
+
 static tt_status prepare(tt_op_ctx *ctx) {
   tt_tensor *y;
   if (tt_op_num_inputs(ctx) != 1 || tt_op_num_outputs(ctx) != 1)
@@ -12,18 +19,16 @@ static tt_status prepare(tt_op_ctx *ctx) {
   if (m->type != TT_TYPE_UINT8 ||
       tt_tensor_elements(m) != tt_activation_mask_size((int32_t)tt_tensor_elements(y)))
     return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "mask must be uint8 [ceil(n/8)]");
-  tt_activation *act = (tt_activation *)tt_op_alloc_persistent(ctx, sizeof *act);
-  if (act == NULL) return TT_ERR_ARENA;
-  TT_TRAIN_OPT(ctx, "act_min", &act->min);
-  TT_TRAIN_OPT(ctx, "act_max", &act->max);
-  tt_op_set_data(ctx, act);
-  return TT_OK;
+  tt_activation act;
+  return activation(ctx, &act);
 }
 
 static tt_status eval(tt_op_ctx *ctx) {
   const tt_tensor *y = tt_op_input(ctx, 0);
-  tt_activation_mask((const int8_t *)y->data, (int32_t)tt_tensor_elements(y),
-                     (const tt_activation *)tt_op_data(ctx), (uint8_t *)tt_op_output(ctx, 0)->data);
+  tt_activation act;
+  if (activation(ctx, &act) != TT_OK) return TT_ERR_MODEL; /* prepare found them */
+  tt_activation_mask((const int8_t *)y->data, (int32_t)tt_tensor_elements(y), &act,
+                     (uint8_t *)tt_op_output(ctx, 0)->data);
   return TT_OK;
 }
 

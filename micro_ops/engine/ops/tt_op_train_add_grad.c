@@ -4,9 +4,16 @@
 #include "tt_mask.h"
 #include "tt_op_train_common.h"
 
+/* The kernel's dims, from the tensors in prepare and in each eval (no arena kept). */
 typedef struct {
   tt_dims out, in1, in2;
 } add_grad_data;
+
+static add_grad_data dims_of(tt_op_ctx *ctx) {
+  add_grad_data d = {tt_tensor_dims4(tt_op_input(ctx, 0)), tt_tensor_dims4(tt_op_output(ctx, 0)),
+                     tt_tensor_dims4(tt_op_output(ctx, 2))};
+  return d;
+}
 
 static tt_status prepare(tt_op_ctx *ctx) {
   tt_tensor *g;
@@ -27,20 +34,14 @@ static tt_status prepare(tt_op_ctx *ctx) {
                        tt_tensor_elements(mask) !=
                            tt_activation_mask_size((int32_t)tt_tensor_elements(g))))
     return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "mask must be uint8 [ceil(n/8)] of grad_out");
-  add_grad_data *d = (add_grad_data *)tt_op_alloc_persistent(ctx, sizeof *d);
-  if (d == NULL) return TT_ERR_ARENA;
-  d->out = tt_tensor_dims4(g);
-  d->in1 = tt_tensor_dims4(g1);
-  d->in2 = tt_tensor_dims4(g2);
-  tt_op_set_data(ctx, d);
+  const add_grad_data d = dims_of(ctx);
   /* output 4: the scratch of a broadcast input's sums, only when one is broadcast */
-  const int32_t need = tt_add_backward_scratch_size(&d->in1, &d->in2, &d->out);
+  const int32_t need = tt_add_backward_scratch_size(&d.in1, &d.in2, &d.out);
   if (need == 0 && outs == 4) return TT_OK;
   return tt_train_scratch_output(ctx, 4, TT_TYPE_INT32, need);
 }
 
 static tt_status eval(tt_op_ctx *ctx) {
-  const add_grad_data *d = (const add_grad_data *)tt_op_data(ctx);
   const int32_t e = tt_train_exp(tt_op_input(ctx, 1));
   if (e == TT_GRAD_NONE) {
     tt_train_no_gradient(ctx);
@@ -48,6 +49,7 @@ static tt_status eval(tt_op_ctx *ctx) {
   }
   const tt_tensor *mask = tt_op_input(ctx, 2);
   int32_t *scratch = tt_op_num_outputs(ctx) == 5 ? (int32_t *)tt_op_output(ctx, 4)->data : NULL;
+  const add_grad_data dd = dims_of(ctx), *d = &dd;
   tt_status st = tt_add_backward(
       &d->out, (const int8_t *)tt_op_input(ctx, 0)->data, e,
       mask ? (const uint8_t *)mask->data : NULL, &d->in1, (int8_t *)tt_op_output(ctx, 0)->data,

@@ -59,8 +59,9 @@ enum {
   IN_W_REST = MAC_GRAD_INPUTS
 };
 
-/* Persistent per op: only what the tensors cannot give back at eval (dims are re-read from
- * them, the per-channel constants are read in place from the model). */
+/* The op's constants: integers from its custom options, re-read in each eval
+ * (mac_grad_constants) rather than kept in the arena; the op's persistent data is its kind.
+ * Dims are re-read from the tensors, the per-channel constants in place from the model. */
 typedef struct {
   union {
     tt_conv_2d_params conv;
@@ -137,26 +138,13 @@ static tt_status per_channel(tt_op_ctx *ctx, int32_t i, int32_t n, int required)
   return TT_OK;
 }
 
-tt_status tt_train_mac_grad_prepare(tt_op_ctx *ctx, int32_t kind) {
-  tt_tensor *g, *ge, *w, *state;
-  const int32_t n_in = tt_op_num_inputs(ctx);
-  if (n_in != MAC_GRAD_INPUTS && n_in != MAC_GRAD_INPUTS + 1)
-    return tt_op_fail(ctx, TT_ERR_MODEL, "expects 15 or 16 inputs (docs/train-format.md)");
-  if (tt_train_input(ctx, IN_GRAD, TT_TYPE_INT8, "grad_out must be int8", &g) != TT_OK ||
-      tt_train_input(ctx, IN_WEIGHTS, TT_TYPE_INT8, "weights must be int8", &w) != TT_OK ||
-      tt_train_input(ctx, IN_STATE, TT_TYPE_INT32, "state must be int32", &state) != TT_OK)
-    return TT_ERR_UNSUPPORTED;
-  ge = tt_op_input(ctx, IN_GRAD_EXP);
-  if (!tt_train_is_exp(ge))
-    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "grad_out_exp must be int32 [1]");
-  if (!state->is_variable || tt_tensor_elements(state) != 8)
-    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "state must be the variable int32 [8] tt_state");
-  mac_grad_data *d = (mac_grad_data *)tt_op_alloc_persistent(ctx, sizeof *d);
-  if (d == NULL) return TT_ERR_ARENA;
+/* The op's constants from its custom options (docs/train-format.md), in prepare and again in
+ * every eval. TT_ERR_MODEL if one is missing or out of range (prepare reports it). */
+static tt_status mac_grad_constants(tt_op_ctx *ctx, int32_t kind, mac_grad_data *d) {
   memset(d, 0, sizeof *d);
   d->kind = (int8_t)kind;
   tt_activation act;
-  int32_t update_weights, update_bias, momentum_q15;
+  int32_t update_weights, update_bias;
   int32_t input_offset, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1,
                         depth_multiplier = 1;
   TT_TRAIN_OPT(ctx, "input_offset", &input_offset);
@@ -190,6 +178,41 @@ tt_status tt_train_mac_grad_prepare(tt_op_ctx *ctx, int32_t kind) {
     tt_fully_connected_params p = {input_offset, 0, 1, act};
     d->p.fc = p;
   }
+  if (tt_op_input(ctx, IN_R) != NULL) {
+    int32_t exp_offset;
+    TT_TRAIN_OPT(ctx, "grad_pre_shift", &d->p_shift);
+    TT_TRAIN_OPT(ctx, "grad_exp_offset", &exp_offset);
+    /* grad_exp_offset = s_e - 15 + p (numpy: BackwardInputQuant(r, offset + 15 - p, p)) */
+    d->s_e = exp_offset + 15 - d->p_shift;
+  }
+  const int32_t momentum_q15 = tt_op_custom_i32(ctx, "momentum_q15", 0);
+  if (momentum_q15 < 0 || momentum_q15 >= TT_MOMENTUM_ONE)
+    return tt_op_fail(ctx, TT_ERR_MODEL, "momentum_q15 must be in [0, 32768)");
+  d->momentum_q15 = (int16_t)momentum_q15;
+  return TT_OK;
+}
+
+tt_status tt_train_mac_grad_prepare(tt_op_ctx *ctx, int32_t kind) {
+  tt_tensor *g, *ge, *w, *state;
+  const int32_t n_in = tt_op_num_inputs(ctx);
+  if (n_in != MAC_GRAD_INPUTS && n_in != MAC_GRAD_INPUTS + 1)
+    return tt_op_fail(ctx, TT_ERR_MODEL, "expects 15 or 16 inputs (docs/train-format.md)");
+  if (tt_train_input(ctx, IN_GRAD, TT_TYPE_INT8, "grad_out must be int8", &g) != TT_OK ||
+      tt_train_input(ctx, IN_WEIGHTS, TT_TYPE_INT8, "weights must be int8", &w) != TT_OK ||
+      tt_train_input(ctx, IN_STATE, TT_TYPE_INT32, "state must be int32", &state) != TT_OK)
+    return TT_ERR_UNSUPPORTED;
+  ge = tt_op_input(ctx, IN_GRAD_EXP);
+  if (!tt_train_is_exp(ge))
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "grad_out_exp must be int32 [1]");
+  if (!state->is_variable || tt_tensor_elements(state) != 8)
+    return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "state must be the variable int32 [8] tt_state");
+  /* persistent: the kind, which eval cannot tell from the tensors */
+  int8_t *kind_data = (int8_t *)tt_op_alloc_persistent(ctx, 1);
+  if (kind_data == NULL) return TT_ERR_ARENA;
+  *kind_data = (int8_t)kind;
+  tt_op_set_data(ctx, kind_data);
+  mac_grad_data dd, *d = &dd;
+  if (mac_grad_constants(ctx, kind, d) != TT_OK) return TT_ERR_MODEL;
   mac_geometry geo;
   mac_geometry_of(ctx, kind, d->update_weights, &geo);
   if (w->rank != (kind == TT_TRAIN_FULLY_CONNECTED ? 2 : 4))
@@ -258,19 +281,10 @@ tt_status tt_train_mac_grad_prepare(tt_op_ctx *ctx, int32_t kind) {
                        ? tt_depthwise_conv_2d_backward_input_scratch_size(&geo.x)
                        : tt_fully_connected_backward_input_scratch_size(&geo.x);
     if (tt_train_scratch_output(ctx, 2, TT_TYPE_INT32, need) != TT_OK) return TT_ERR_MODEL;
-    int32_t exp_offset;
-    TT_TRAIN_OPT(ctx, "grad_pre_shift", &d->p_shift);
-    TT_TRAIN_OPT(ctx, "grad_exp_offset", &exp_offset);
-    /* grad_exp_offset = s_e - 15 + p (numpy: BackwardInputQuant(r, offset + 15 - p, p)) */
-    d->s_e = exp_offset + 15 - d->p_shift;
   } else if (outs != 0) {
     return tt_op_fail(ctx, TT_ERR_MODEL, "without r_q15 the op has no outputs");
   }
-  momentum_q15 = tt_op_custom_i32(ctx, "momentum_q15", 0);
-  if (momentum_q15 < 0 || momentum_q15 >= TT_MOMENTUM_ONE)
-    return tt_op_fail(ctx, TT_ERR_MODEL, "momentum_q15 must be in [0, 32768)");
-  d->momentum_q15 = (int16_t)momentum_q15;
-  if (momentum_q15 > 0) {
+  if (d->momentum_q15 > 0) {
     /* one Q16.16 velocity per updated element: the compact weight slice, then every bias */
     const int64_t slice = d->update_weights
                               ? (int64_t)geo.saved.c * (kind == TT_TRAIN_DEPTHWISE_CONV_2D
@@ -289,18 +303,20 @@ tt_status tt_train_mac_grad_prepare(tt_op_ctx *ctx, int32_t kind) {
       return tt_op_fail(ctx, TT_ERR_MODEL, "momentum needs a variable int32 bias velocity with "
                         "one entry per output channel");
   }
-  tt_op_set_data(ctx, d);
   return TT_OK;
 }
 
 tt_status tt_train_mac_grad_eval(tt_op_ctx *ctx) {
-  const mac_grad_data *d = (const mac_grad_data *)tt_op_data(ctx);
   const tt_tensor *g = tt_op_input(ctx, IN_GRAD);
   const int32_t e = tt_train_exp(tt_op_input(ctx, IN_GRAD_EXP));
   if (e == TT_GRAD_NONE) {
     tt_train_no_gradient(ctx);
     return TT_OK;
   }
+  mac_grad_data dd;
+  const mac_grad_data *d = &dd;
+  /* validated in prepare: the same options read the same way */
+  if (mac_grad_constants(ctx, *(const int8_t *)tt_op_data(ctx), &dd) != TT_OK) return TT_ERR_MODEL;
   const int32_t n = (int32_t)tt_tensor_elements(g);
   int8_t *grad = (int8_t *)g->data;
   const tt_tensor *mask = tt_op_input(ctx, IN_MASK), *y = tt_op_input(ctx, IN_Y);

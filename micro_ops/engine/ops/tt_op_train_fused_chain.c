@@ -28,7 +28,7 @@ static int constant_of(const tt_tensor *t, int32_t type, int32_t elements) {
 static tt_status load(tt_op_ctx *ctx, tt_fused_chain_params *p, tt_dims *in_dims) {
   int32_t n = 0;
   if (tt_op_custom_find_i32(ctx, "stages", &n) != 1 || n < 1 || n > TT_FUSED_CHAIN_MAX_STAGES)
-    return tt_op_fail(ctx, TT_ERR_MODEL, "option 'stages' must be 1..8");
+    return tt_op_fail(ctx, TT_ERR_MODEL, "option 'stages' must be 1..5");
   if (tt_op_num_inputs(ctx) != 1 + 4 * n || tt_op_num_outputs(ctx) != 2)
     return tt_op_fail(ctx, TT_ERR_MODEL, "expects 1 + 4 inputs per stage and 2 outputs");
   const tt_tensor *x = tt_op_input(ctx, 0);

@@ -2,9 +2,20 @@
 #include "tt_mean_backward.h"
 #include "tt_op_train_common.h"
 
+/* The kernel's dims, from grad_in in prepare and in each eval (no arena kept): the mean
+ * reduced H and W (kept or not), so grad_out is [n, 1, 1, c]. */
 typedef struct {
   tt_dims out, in;
 } mean_grad_data;
+
+static mean_grad_data dims_of(const tt_tensor *gx) {
+  mean_grad_data d;
+  d.in = tt_tensor_dims4(gx);
+  d.out.n = d.in.n;
+  d.out.h = d.out.w = 1;
+  d.out.c = d.in.c;
+  return d;
+}
 
 static tt_status prepare(tt_op_ctx *ctx) {
   tt_tensor *g;
@@ -17,25 +28,19 @@ static tt_status prepare(tt_op_ctx *ctx) {
   if (!tt_train_is_exp(tt_op_input(ctx, 1)) || !tt_train_is_exp(tt_op_output(ctx, 1)) ||
       gx->type != TT_TYPE_INT8 || gx->rank != 4)
     return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "grad_in must be int8 NHWC, exponents int32 [1]");
-  mean_grad_data *d = (mean_grad_data *)tt_op_alloc_persistent(ctx, sizeof *d);
-  if (d == NULL) return TT_ERR_ARENA;
-  d->in = tt_tensor_dims4(gx);
-  /* the mean reduced H and W (kept or not): grad_out is [n, 1, 1, c] */
-  tt_dims out = {d->in.n, 1, 1, d->in.c};
-  d->out = out;
-  if (tt_tensor_elements(g) != (int64_t)out.n * out.c)
+  const mean_grad_data d = dims_of(gx);
+  if (tt_tensor_elements(g) != (int64_t)d.out.n * d.out.c)
     return tt_op_fail(ctx, TT_ERR_SHAPE, "grad_out must have n * c elements of grad_in");
-  tt_op_set_data(ctx, d);
   return TT_OK;
 }
 
 static tt_status eval(tt_op_ctx *ctx) {
-  const mean_grad_data *d = (const mean_grad_data *)tt_op_data(ctx);
   const int32_t e = tt_train_exp(tt_op_input(ctx, 1));
   if (e == TT_GRAD_NONE) {
     tt_train_no_gradient(ctx);
     return TT_OK;
   }
+  const mean_grad_data dd = dims_of(tt_op_output(ctx, 0)), *d = &dd;
   tt_status st = tt_mean_backward(&d->out, (const int8_t *)tt_op_input(ctx, 0)->data, e, &d->in,
                                   (int8_t *)tt_op_output(ctx, 0)->data,
                                   (int32_t *)tt_op_output(ctx, 1)->data);

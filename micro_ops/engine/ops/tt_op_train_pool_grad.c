@@ -3,10 +3,26 @@
 #include "tt_op_train_common.h"
 #include "tt_pooling_backward.h"
 
+/* The kernel's arguments, from the options and shapes in prepare and in each eval (no
+ * arena kept). */
 typedef struct {
   tt_pool_params params;
   tt_dims out, in;
 } pool_grad_data;
+
+static tt_status pool_of(tt_op_ctx *ctx, pool_grad_data *d) {
+  TT_TRAIN_OPT(ctx, "stride_h", &d->params.stride_h);
+  TT_TRAIN_OPT(ctx, "stride_w", &d->params.stride_w);
+  TT_TRAIN_OPT(ctx, "filter_h", &d->params.filter_h);
+  TT_TRAIN_OPT(ctx, "filter_w", &d->params.filter_w);
+  TT_TRAIN_OPT(ctx, "pad_h", &d->params.pad_h);
+  TT_TRAIN_OPT(ctx, "pad_w", &d->params.pad_w);
+  d->params.activation.min = -128;
+  d->params.activation.max = 127;
+  d->out = tt_tensor_dims4(tt_op_input(ctx, 0));
+  d->in = tt_tensor_dims4(tt_op_output(ctx, 0));
+  return TT_OK;
+}
 
 static tt_status prepare(tt_op_ctx *ctx, int max_pool) {
   tt_tensor *g;
@@ -20,27 +36,16 @@ static tt_status prepare(tt_op_ctx *ctx, int max_pool) {
   if (!tt_train_is_exp(tt_op_input(ctx, 1)) || !tt_train_is_exp(tt_op_output(ctx, 1)) ||
       gx->type != TT_TYPE_INT8 || g->rank != 4 || gx->rank != 4)
     return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "gradients must be int8 NHWC, exponents int32 [1]");
-  pool_grad_data *d = (pool_grad_data *)tt_op_alloc_persistent(ctx, sizeof *d);
-  if (d == NULL) return TT_ERR_ARENA;
-  TT_TRAIN_OPT(ctx, "stride_h", &d->params.stride_h);
-  TT_TRAIN_OPT(ctx, "stride_w", &d->params.stride_w);
-  TT_TRAIN_OPT(ctx, "filter_h", &d->params.filter_h);
-  TT_TRAIN_OPT(ctx, "filter_w", &d->params.filter_w);
-  TT_TRAIN_OPT(ctx, "pad_h", &d->params.pad_h);
-  TT_TRAIN_OPT(ctx, "pad_w", &d->params.pad_w);
-  d->params.activation.min = -128;
-  d->params.activation.max = 127;
+  pool_grad_data dd, *d = &dd;
+  if (pool_of(ctx, d) != TT_OK) return TT_ERR_MODEL;
   if (d->params.stride_h < 1 || d->params.stride_w < 1 || d->params.filter_h < 1 ||
       d->params.filter_w < 1 || d->params.pad_h < 0 || d->params.pad_w < 0)
     return tt_op_fail(ctx, TT_ERR_MODEL, "strides and filter sizes must be >= 1, pads >= 0");
-  d->out = tt_tensor_dims4(g);
-  d->in = tt_tensor_dims4(gx);
   if (max_pool) {
     const tt_tensor *x = tt_op_input(ctx, 2);
     if (x == NULL || x->type != TT_TYPE_INT8 || tt_tensor_elements(x) != tt_tensor_elements(gx))
       return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "saved_x must be int8 shaped like grad_in");
   }
-  tt_op_set_data(ctx, d);
   /* output 2: one pixel's int32 sums and the 2-bit rounding codes (tt_pow2_stream) */
   return tt_train_scratch_output(ctx, 2, TT_TYPE_INT32,
                                  max_pool ? tt_max_pool_2d_backward_scratch_size(&d->in)
@@ -48,12 +53,14 @@ static tt_status prepare(tt_op_ctx *ctx, int max_pool) {
 }
 
 static tt_status eval(tt_op_ctx *ctx, int max_pool) {
-  const pool_grad_data *d = (const pool_grad_data *)tt_op_data(ctx);
   const int32_t e = tt_train_exp(tt_op_input(ctx, 1));
   if (e == TT_GRAD_NONE) {
     tt_train_no_gradient(ctx);
     return TT_OK;
   }
+  pool_grad_data dd;
+  const pool_grad_data *d = &dd;
+  if (pool_of(ctx, &dd) != TT_OK) return TT_ERR_MODEL; /* prepare found them */
   const int8_t *g = (const int8_t *)tt_op_input(ctx, 0)->data;
   int8_t *gx = (int8_t *)tt_op_output(ctx, 0)->data;
   int32_t *ex = (int32_t *)tt_op_output(ctx, 1)->data;

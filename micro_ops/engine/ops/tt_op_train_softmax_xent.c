@@ -4,6 +4,17 @@
 #include "tt_loss.h"
 #include "tt_op_train_common.h"
 
+/* Every constant comes from the compiler (numpy: SoftmaxCrossEntropyParams(**options)), read
+ * in prepare and in each eval (no arena kept). */
+static tt_status params_of(tt_op_ctx *ctx, tt_softmax_cross_entropy_params *p) {
+  TT_TRAIN_OPT(ctx, "input_multiplier", &p->input_multiplier);
+  TT_TRAIN_OPT(ctx, "input_left_shift", &p->input_left_shift);
+  TT_TRAIN_OPT(ctx, "diff_min", &p->diff_min);
+  TT_TRAIN_OPT(ctx, "logit_multiplier", &p->logit_multiplier);
+  TT_TRAIN_OPT(ctx, "logit_shift", &p->logit_shift);
+  return TT_OK;
+}
+
 static tt_status prepare(tt_op_ctx *ctx) {
   tt_tensor *logits, *label;
   if (tt_op_num_inputs(ctx) != 2 || tt_op_num_outputs(ctx) != 4)
@@ -23,16 +34,8 @@ static tt_status prepare(tt_op_ctx *ctx) {
       tt_tensor_elements(grad) != depth)
     return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "label, loss, grad_exp must be int32 [1] and grad "
                       "int8 like the logits");
-  tt_softmax_cross_entropy_params *p =
-      (tt_softmax_cross_entropy_params *)tt_op_alloc_persistent(ctx, sizeof *p);
-  if (p == NULL) return TT_ERR_ARENA;
-  /* every constant comes from the compiler (numpy: SoftmaxCrossEntropyParams(**options)) */
-  TT_TRAIN_OPT(ctx, "input_multiplier", &p->input_multiplier);
-  TT_TRAIN_OPT(ctx, "input_left_shift", &p->input_left_shift);
-  TT_TRAIN_OPT(ctx, "diff_min", &p->diff_min);
-  TT_TRAIN_OPT(ctx, "logit_multiplier", &p->logit_multiplier);
-  TT_TRAIN_OPT(ctx, "logit_shift", &p->logit_shift);
-  tt_op_set_data(ctx, p);
+  tt_softmax_cross_entropy_params p;
+  if (params_of(ctx, &p) != TT_OK) return TT_ERR_MODEL;
   /* output 3: the int32 Q0.31 probabilities */
   return tt_train_scratch_output(ctx, 3, TT_TYPE_INT32,
                                  tt_softmax_cross_entropy_scratch_size((int32_t)depth));
@@ -47,9 +50,10 @@ static tt_status eval(tt_op_ctx *ctx) {
     *loss = 0;
     return TT_OK;
   }
+  tt_softmax_cross_entropy_params p;
+  if (params_of(ctx, &p) != TT_OK) return TT_ERR_MODEL; /* prepare found them */
   tt_status st = tt_softmax_cross_entropy(
-      (const tt_softmax_cross_entropy_params *)tt_op_data(ctx),
-      (int32_t)tt_tensor_elements(logits), (const int8_t *)logits->data, label, loss,
+      &p, (int32_t)tt_tensor_elements(logits), (const int8_t *)logits->data, label, loss,
       (int8_t *)tt_op_output(ctx, 1)->data, (int32_t *)tt_op_output(ctx, 2)->data,
       (int32_t *)tt_op_output(ctx, 3)->data);
   return st == TT_OK ? TT_OK : tt_op_fail(ctx, st, "label out of range for the logits");

@@ -15,16 +15,8 @@
 
 enum { SPLIT_CONV_2D, SPLIT_DEPTHWISE_CONV_2D, SPLIT_FULLY_CONNECTED };
 
-typedef struct {
-  union {
-    tt_conv_2d_params conv;
-    tt_depthwise_conv_2d_params dw;
-    tt_fully_connected_params fc;
-  } p;
-  /* In the model's tt_requant table (flash) or the arena: tt_mac_requant_split. */
-  tt_per_channel_quant quant;
-  int32_t kind;
-} split_data;
+/* Op data: tt_mac_op_data (the clamp range, and the requantization constants when the model
+ * has no tt_requant entry); everything else is re-read in eval, as the builtin glue does. */
 
 /* The whole (joined) filter's dims; FC: n = units, c = depth. */
 static tt_dims whole_dims(int32_t kind, const tt_tensor *slice, const tt_tensor *rest) {
@@ -48,7 +40,7 @@ static tt_mac_window window_options(tt_op_ctx *ctx) {
 
 static tt_status prepare_conv(tt_op_ctx *ctx, int32_t kind, const tt_tensor *input,
                               const tt_tensor *slice, const tt_tensor *rest,
-                              const tt_tensor *bias, const tt_tensor *output, split_data *d) {
+                              const tt_tensor *bias, const tt_tensor *output) {
   const tt_mac_window win = window_options(ctx);
   const tt_dims f = whole_dims(kind, slice, rest);
   const int32_t dm = kind == SPLIT_DEPTHWISE_CONV_2D ? tt_op_custom_i32(ctx, "depth_multiplier", 0)
@@ -72,26 +64,15 @@ static tt_status prepare_conv(tt_op_ctx *ctx, int32_t kind, const tt_tensor *inp
   if (st == TT_OK) st = tt_mac_check_scales(ctx, input, rest, output);
   if (st == TT_OK) st = tt_mac_check_bias(ctx, bias, channels);
   if (st != TT_OK) return st;
-  tt_conv_2d_params c;
-  st = tt_mac_conv_constants_split(
+  return tt_mac_conv_prepare_split(
       ctx, kind == SPLIT_CONV_2D ? tt_conv_2d_multiplier : tt_depthwise_conv_2d_multiplier, &win,
-      input, slice, rest, output, channels, per_channel, pad_w, pad_h, &d->quant, &c);
-  if (st != TT_OK) return st;
-  if (kind == SPLIT_CONV_2D) {
-    d->p.conv = c;
-  } else {
-    const tt_depthwise_conv_2d_params p = {c.input_offset, c.output_offset, c.stride_w, c.stride_h,
-                                           c.dilation_w,   c.dilation_h,    c.pad_w,    c.pad_h,
-                                           dm,             c.activation};
-    d->p.dw = p;
-  }
-  return TT_OK;
+      input, slice, rest, output, channels, per_channel);
 }
 
 /* As tt_op_fully_connected.c. */
 static tt_status prepare_fc(tt_op_ctx *ctx, const tt_tensor *input, const tt_tensor *slice,
                             const tt_tensor *rest, const tt_tensor *bias,
-                            const tt_tensor *output, split_data *d) {
+                            const tt_tensor *output) {
   if (tt_op_custom_i32(ctx, "weights_format", 0) != 0) {
     return tt_op_fail(ctx, TT_ERR_UNSUPPORTED, "weights_format not supported (supported: DEFAULT)");
   }
@@ -117,14 +98,12 @@ static tt_status prepare_fc(tt_op_ctx *ctx, const tt_tensor *input, const tt_ten
                         "bias scale differs from input scale * filter scale");
     }
   }
+  tt_mac_op_data *d = NULL;
   st = tt_mac_requant_split(ctx, tt_fully_connected_multiplier, input, slice, rest, output,
-                            per_channel ? units : 1, per_channel, &d->quant);
+                            per_channel ? units : 1, per_channel, &d);
   if (st != TT_OK) return st;
-  d->p.fc.input_offset = -tt_tensor_zero_point(input, 0);
-  d->p.fc.output_offset = tt_tensor_zero_point(output, 0);
-  d->p.fc.per_channel = per_channel;
   return tt_mac_activation(ctx, tt_op_custom_i32(ctx, "fused_activation_function", TT_ACT_NONE),
-                           output, &d->p.fc.activation);
+                           output, &d->activation);
 }
 
 static tt_status prepare(tt_op_ctx *ctx, int32_t kind) {
@@ -136,40 +115,48 @@ static tt_status prepare(tt_op_ctx *ctx, int32_t kind) {
                                              ? "filter parts must be [units, depth]"
                                              : "filter parts must have rank 4");
   }
-  split_data *d = (split_data *)tt_op_alloc_persistent(ctx, sizeof(*d));
-  if (!d) return tt_op_fail(ctx, TT_ERR_ARENA, "arena too small for op data");
-  d->kind = kind;
-  st = kind == SPLIT_FULLY_CONNECTED
-           ? prepare_fc(ctx, input, slice, rest, bias, output, d)
-           : prepare_conv(ctx, kind, input, slice, rest, bias, output, d);
-  if (st != TT_OK) return st;
-  tt_op_set_data(ctx, d);
-  return TT_OK;
+  return kind == SPLIT_FULLY_CONNECTED ? prepare_fc(ctx, input, slice, rest, bias, output)
+                                       : prepare_conv(ctx, kind, input, slice, rest, bias, output);
 }
 
-static tt_status eval(tt_op_ctx *ctx) {
-  const split_data *d = (const split_data *)tt_op_data(ctx);
+static tt_status eval(tt_op_ctx *ctx, int32_t kind) {
+  const tt_mac_op_data *d = (const tt_mac_op_data *)tt_op_data(ctx);
   const tt_tensor *input = tt_op_input(ctx, 0), *slice = tt_op_input(ctx, 1);
   const tt_tensor *rest = tt_op_input(ctx, 2), *bias = tt_op_input(ctx, 3);
   const tt_tensor *output = tt_op_output(ctx, 0);
-  const tt_dims f = whole_dims(d->kind, slice, rest);
+  const tt_dims f = whole_dims(kind, slice, rest);
   const tt_split_filter filter = {(const int8_t *)slice->data, (const int8_t *)rest->data,
                                   slice->dims[slice->rank - 1]};
   const int32_t *b = bias ? (const int32_t *)bias->data : NULL;
   const int8_t *x = (const int8_t *)input->data;
   int8_t *y = (int8_t *)output->data;
   tt_status st;
-  if (d->kind == SPLIT_FULLY_CONNECTED) {
+  if (kind == SPLIT_FULLY_CONNECTED) {
     /* As prepare checked: input read as [batches, depth], output as [batches, units]. */
     const int32_t batches = (int32_t)(tt_tensor_elements(input) / f.c);
+    const int32_t per_channel = slice->num_quant > 1;
+    const tt_fully_connected_params p = {-tt_tensor_zero_point(input, 0),
+                                         tt_tensor_zero_point(output, 0), per_channel,
+                                         d->activation};
+    const tt_per_channel_quant q = tt_mac_quant(ctx, d, per_channel ? f.n : 1);
     const tt_dims in_dims = {batches, 1, 1, f.c}, out_dims = {batches, 1, 1, f.n};
-    st = tt_fully_connected_split(&d->p.fc, &d->quant, &in_dims, x, &f, &filter, b, &out_dims, y);
+    st = tt_fully_connected_split(&p, &q, &in_dims, x, &f, &filter, b, &out_dims, y);
   } else {
+    const tt_mac_window win = window_options(ctx);
+    tt_conv_2d_params c;
+    tt_mac_conv_params(&win, input, slice, output, d, &c);
     const tt_dims in_dims = tt_tensor_dims4(input), out_dims = tt_tensor_dims4(output);
-    st = d->kind == SPLIT_CONV_2D
-             ? tt_conv_2d_split(&d->p.conv, &d->quant, &in_dims, x, &f, &filter, b, &out_dims, y)
-             : tt_depthwise_conv_2d_split(&d->p.dw, &d->quant, &in_dims, x, &f, &filter, b,
-                                          &out_dims, y);
+    if (kind == SPLIT_CONV_2D) {
+      const tt_per_channel_quant q = tt_mac_quant(ctx, d, f.n);
+      st = tt_conv_2d_split(&c, &q, &in_dims, x, &f, &filter, b, &out_dims, y);
+    } else {
+      const tt_depthwise_conv_2d_params p = {
+          c.input_offset, c.output_offset, c.stride_w, c.stride_h, c.dilation_w, c.dilation_h,
+          c.pad_w,        c.pad_h,         tt_op_custom_i32(ctx, "depth_multiplier", 0),
+          c.activation};
+      const tt_per_channel_quant q = tt_mac_quant(ctx, d, f.c);
+      st = tt_depthwise_conv_2d_split(&p, &q, &in_dims, x, &f, &filter, b, &out_dims, y);
+    }
   }
   return st == TT_OK ? TT_OK : tt_op_fail(ctx, st, "kernel rejected its arguments");
 }
@@ -181,12 +168,17 @@ static tt_status prepare_depthwise_conv_2d(tt_op_ctx *ctx) {
 static tt_status prepare_fully_connected(tt_op_ctx *ctx) {
   return prepare(ctx, SPLIT_FULLY_CONNECTED);
 }
+static tt_status eval_conv_2d(tt_op_ctx *ctx) { return eval(ctx, SPLIT_CONV_2D); }
+static tt_status eval_depthwise_conv_2d(tt_op_ctx *ctx) {
+  return eval(ctx, SPLIT_DEPTHWISE_CONV_2D);
+}
+static tt_status eval_fully_connected(tt_op_ctx *ctx) { return eval(ctx, SPLIT_FULLY_CONNECTED); }
 
 const tt_op_registration tt_op_split_conv_2d = {32 /* CUSTOM */, "TT_CONV_2D", prepare_conv_2d,
-                                                eval, 0, "TT_CONV_2D"};
+                                                eval_conv_2d, 0, "TT_CONV_2D"};
 const tt_op_registration tt_op_split_depthwise_conv_2d = {
-    32 /* CUSTOM */, "TT_DEPTHWISE_CONV_2D", prepare_depthwise_conv_2d, eval, 0,
+    32 /* CUSTOM */, "TT_DEPTHWISE_CONV_2D", prepare_depthwise_conv_2d, eval_depthwise_conv_2d, 0,
     "TT_DEPTHWISE_CONV_2D"};
 const tt_op_registration tt_op_split_fully_connected = {
-    32 /* CUSTOM */, "TT_FULLY_CONNECTED", prepare_fully_connected, eval, 0,
+    32 /* CUSTOM */, "TT_FULLY_CONNECTED", prepare_fully_connected, eval_fully_connected, 0,
     "TT_FULLY_CONNECTED"};
