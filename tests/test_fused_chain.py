@@ -138,10 +138,13 @@ def test_scratch_and_in_place_rule():
     assert tm.graph.tensors[op.outputs[1]].nbytes == expect
     x_shape = tm.graph.tensors[op.inputs[0]].shape
     assert fused_chain_in_place(k.stages, x_shape)
-    # an expanding single stage (8 → 24 channels at the same resolution) cannot run in place
-    expand = [s for s in k.stages if s.out_shape[2] > 8][:1]
-    if expand:
-        assert not fused_chain_in_place(expand, (1,) + expand[0].out_shape[:2] + (8,))
+    # an expanding single stage (the block's pointwise 8 → 24 at 16x16) cannot run in place:
+    # its first output row is wider than the input row it may overwrite
+    block = FusedChain(tm.graph, _fused_ops(tm)[1])
+    expand = block.stages[0]
+    assert expand.out_shape == (16, 16, 24)
+    assert not fused_chain_in_place([expand], (1, 16, 16, 8))
+    assert fused_chain_in_place(block.stages, (1, 16, 16, 8))   # with its stride-2 depthwise
 
 
 def test_chains_never_include_trained_or_saved_tensors():
