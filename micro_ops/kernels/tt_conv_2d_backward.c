@@ -62,29 +62,34 @@ tt_status tt_conv_2d_backward_input_split(const tt_conv_2d_params *params,
   for (int32_t b = 0; b < input_dims->n; ++b) {
     for (int32_t iy = 0; iy < in_h; ++iy) {
       for (int32_t ix = 0; ix < in_w; ++ix) {
-        for (int32_t i = 0; i < in_c; ++i) {
-          /* input channel i's column of the filter: in the slice or in the rest */
-          const int32_t depth = i < split ? split : in_c - split;
-          const int8_t *column = i < split ? filter->slice + i : filter->rest + (i - split);
+        /* Input channels [0, split) have their filter columns in the slice, [split, in_c) in
+         * the rest: one loop per part keeps its strides out of the per-channel work. */
+        for (int32_t p = 0; p < 2; ++p) {
+          const int32_t i_lo = p == 0 ? 0 : split, i_hi = p == 0 ? split : in_c;
+          const int32_t depth = i_hi - i_lo; /* the part's own last dimension */
+          const int8_t *part = p == 0 ? filter->slice : filter->rest;
           const size_t w_stride = (size_t)k_h * k_w * depth; /* between output channels */
-          int64_t acc = 0;
-          for (int32_t ky = 0; ky < k_h; ++ky) {
-            const int32_t oy = tt_source_index(iy, ky, params->stride_h, params->dilation_h,
-                                               params->pad_h, out_h);
-            if (oy < 0) continue;
-            for (int32_t kx = 0; kx < k_w; ++kx) {
-              const int32_t ox = tt_source_index(ix, kx, params->stride_w, params->dilation_w,
-                                                 params->pad_w, out_w);
-              if (ox < 0) continue;
-              const int8_t *g = grad + (((size_t)b * out_h + oy) * out_w + ox) * out_c;
-              const int8_t *w = column + ((size_t)ky * k_w + kx) * depth;
-              for (int32_t c = 0; c < out_c; ++c) {
-                /* h = g * r_c < 2^22; W * h < 2^29 */
-                acc += (int64_t)w[c * w_stride] * ((int32_t)g[c] * quant->r[c]);
+          for (int32_t i = i_lo; i < i_hi; ++i) {
+            const int8_t *column = part + (i - i_lo); /* input channel i's filter column */
+            int64_t acc = 0;
+            for (int32_t ky = 0; ky < k_h; ++ky) {
+              const int32_t oy = tt_source_index(iy, ky, params->stride_h, params->dilation_h,
+                                                 params->pad_h, out_h);
+              if (oy < 0) continue;
+              for (int32_t kx = 0; kx < k_w; ++kx) {
+                const int32_t ox = tt_source_index(ix, kx, params->stride_w, params->dilation_w,
+                                                   params->pad_w, out_w);
+                if (ox < 0) continue;
+                const int8_t *g = grad + (((size_t)b * out_h + oy) * out_w + ox) * out_c;
+                const int8_t *w = column + ((size_t)ky * k_w + kx) * depth;
+                for (int32_t c = 0; c < out_c; ++c) {
+                  /* h = g * r_c < 2^22; W * h < 2^29 */
+                  acc += (int64_t)w[c * w_stride] * ((int32_t)g[c] * quant->r[c]);
+                }
               }
             }
+            tt_pow2_stream_push(&st, (int32_t)tt_rounding_divide_by_pot64(acc, quant->p));
           }
-          tt_pow2_stream_push(&st, (int32_t)tt_rounding_divide_by_pot64(acc, quant->p));
         }
       }
     }
