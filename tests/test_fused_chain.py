@@ -17,11 +17,13 @@ from flatbuffers import flexbuffers
 import tflm_train as tt
 from tflm_train import ir, tflite_io
 from tflm_train.errors import TflmTrainError
+from tflm_train.firmware import step_macs
 from tflm_train.fusion import plan_chains
 from tflm_train.kernels.fused_chain import fused_chain_in_place, fused_chain_scratch_size
 from tflm_train.ops.fused_chain import FusedChain
 from tflm_train.memory import memory_report
 from tflm_train.planner import check_no_overlap, plan
+from tflm_train.summary import op_macs
 
 engine_c = pytest.importorskip("tflm_train.engine_c")
 
@@ -102,6 +104,10 @@ def test_training_is_identical_with_and_without_fusion(variant, rng):
         assert losses[0] == losses[1] == losses[2]
     exports = [r.export() for r in runs]
     assert exports[0] == exports[1] == exports[2]
+    # the chain's MACs are counted (Cortex-M "instructions per MAC" divides by them)
+    macs = step_macs(fused.graph)
+    assert macs == step_macs(plain.graph)
+    assert sum(op_macs(fused.graph, op) for op in _fused_ops(fused)) > 0
     # the export is a plain model: builtin ops only, run by TFLM like ours
     g = ir.load(exports[0])
     assert not any(op.opcode.startswith("CUSTOM") for op in g.ops)

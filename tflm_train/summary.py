@@ -15,7 +15,9 @@ _ACT = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN
 
 def op_macs(graph: Graph, op) -> int:
     """Multiply-accumulates of one op (conv, depthwise, fully connected, also with a split
-    filter; 0 for the rest)."""
+    filter, and the stages of a fused chain; 0 for the rest)."""
+    if op.opcode == "CUSTOM:TT_FUSED_CHAIN":
+        return _fused_chain_macs(graph, op)
     opcode = SPLIT_OPCODES.get(op.opcode, op.opcode)
     if opcode not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") or len(op.inputs) < 2:
         return 0
@@ -29,6 +31,23 @@ def op_macs(graph: Graph, op) -> int:
     if opcode == "DEPTHWISE_CONV_2D":
         return n_out * int(shape[1] * shape[2])
     return n_out * int(shape[-1])
+
+
+def _fused_chain_macs(graph: Graph, op) -> int:
+    """Sum over the chain's stages: stage k's output is [h, w, c] (its options), its filter
+    input 1 + 4k (conv [Co, kh, kw, Ci], depthwise [1, kh, kw, C])."""
+    from flatbuffers import flexbuffers
+
+    from .kernels.fused_chain import CONV
+
+    o = flexbuffers.Loads(bytes(op.custom_options))
+    total = 0
+    for k in range(int(o["stages"])):
+        n_out = int(o[f"s{k}_h"]) * int(o[f"s{k}_w"]) * int(o[f"s{k}_c"])
+        shape = graph.tensors[op.inputs[1 + 4 * k]].shape
+        per_out = int(shape[1] * shape[2]) * (int(shape[3]) if int(o[f"s{k}_kind"]) == CONV else 1)
+        total += n_out * per_out
+    return total
 
 
 def _options_text(opts: dict) -> str:
