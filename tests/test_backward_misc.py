@@ -74,14 +74,33 @@ def test_loss_matches_c_and_float_reference(lib):
         p, _ = L.softmax_cross_entropy_probabilities(params, z)
         onehot = np.zeros(depth, np.int64)
         onehot[label] = 1 << 31
-        assert np.array_equal(c_scratch, p - onehot)
+        g = p - onehot
+        out = ((z == 127) & (g < 0)) | ((z == -128) & (g > 0))   # pushes past an int8 bound
+        assert np.array_equal(c_scratch, np.where(out, 0, g))
         ref_loss, ref_p, ref_g = _float_loss(z, scale, label)
+        ref_g = np.where(out, 0.0, ref_g)
         assert abs(loss / 65536 - ref_loss) <= 1e-3 + 1e-3 * ref_loss, (trial, loss, ref_loss)
         assert abs(p.sum() / 2**31 - 1) < 1e-4
         assert np.abs(p / 2**31 - ref_p).max() < 1e-5   # fixed-point exp: ~3e-6 relative
         if np.linalg.norm(ref_g) >= 1e-4:
             assert _cos(grad.astype(np.float64) * 2.0**e, ref_g) >= COS_MIN, trial
         assert np.abs(grad * 2.0**e - ref_g).max() <= 2.0**e + 1e-5   # 1 LSB + the p error
+
+
+def test_loss_gradient_never_pushes_a_logit_past_int8(lib):
+    """The one-sided clamp rule: a true class at 127 gets no gradient (it cannot rise), a wrong
+    class at -128 none either; the components pulling a saturated logit back pass."""
+    params = L.softmax_cross_entropy_params(16 / 255)
+    for z, label, zero, kept in (([127, 127, 120, 110], 0, [0], [1, 2, 3]),
+                                 ([-128, -128, -125, -126], 2, [0, 1], [2, 3]),
+                                 ([-128, 127, 120, 110], 0, [], [0, 1, 2, 3])):
+        z = np.array(z, np.int8)
+        _, grad, e = L.softmax_cross_entropy(params, z, label)
+        assert (grad[zero] == 0).all(), label
+        assert (grad[kept] != 0).all(), label
+        assert grad[label] <= 0 and (np.delete(grad, label) >= 0).all()
+        c_grad = C.softmax_cross_entropy(lib, params, z, label)[1]
+        assert np.array_equal(grad, c_grad)
 
 
 def test_loss_batch_shape_and_extremes(lib):

@@ -1,5 +1,6 @@
 /* Softmax cross-entropy on int8 logits: the SOFTMAX kernel's fixed-point exp and reciprocal,
- * gradient p - onehot in Q0.31 requantized to int8, loss ln S - s_z * (z_y - z_max) in Q16.16
+ * gradient p - onehot in Q0.31 (0 where it pushes a logit at -128 / 127 further out) requantized
+ * to int8, loss ln S - s_z * (z_y - z_max) in Q16.16
  * (this form stays exact when p_y underflows Q0.31). */
 #include "tt_loss.h"
 
@@ -86,6 +87,10 @@ tt_status tt_softmax_cross_entropy(const tt_softmax_cross_entropy_params *params
     const int32_t p = tt_rounding_divide_by_pot(
         tt_saturating_rounding_doubling_high_mul(reciprocal, scratch[i]), num_bits_over_unit);
     scratch[i] = i == label ? (int32_t)((int64_t)p - ((int64_t)1 << 31)) : p;
+    /* A logit at an int8 bound cannot move past it: no gradient pushing it further out. */
+    if ((logits[i] == 127 && scratch[i] < 0) || (logits[i] == -128 && scratch[i] > 0)) {
+      scratch[i] = 0;
+    }
   }
   tt_requantize_pow2(scratch, depth, -31, grad, grad_exponent);
   /* ln S: Q7.24 log2 times ln 2 in Q0.31, down to Q16.16. */

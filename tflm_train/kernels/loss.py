@@ -9,7 +9,9 @@ scratch)``; ``softmax_cross_entropy_params(input_scale)`` ↔
   differences, terms below ``diff_min`` are exactly 0), their sum S in Q12.19 (S ≥ 1: the
   maximum contributes exactly 2^19).
 - p_i = exp_i / S in Q0.31 through the softmax reciprocal; gradient p − onehot in Q0.31
-  (fits int32: p_y − 2^31 ≥ −2^31), requantized to int8 with exponent ``s − 31``.
+  (fits int32: p_y − 2^31 ≥ −2^31), 0 where it would push a logit at an int8 bound (−128 / 127)
+  further out (the one-sided derivative of the int8 clamp), requantized to int8 with exponent
+  ``s − 31``.
 - Loss −ln p_y = ln S − s_z·(z_y − z_max) in Q16.16: ln S from an integer log2 (count leading
   zeros, then one squaring per fraction bit) times ln 2; the logit term by a fixed-point
   multiplier of s_z·2^16. This form stays exact when p_y underflows Q0.31.
@@ -117,6 +119,8 @@ def softmax_cross_entropy(params: SoftmaxCrossEntropyParams, logits: np.ndarray,
     p, total = softmax_cross_entropy_probabilities(params, z)
     g = p.copy()
     g[label] -= 1 << 31                      # ≥ INT32_MIN since p ≥ 0
+    zf = z.reshape(-1)
+    g[((zf == 127) & (g < 0)) | ((zf == -128) & (g > 0))] = 0   # can't move past an int8 bound
     grad, e = requantize_pow2(g, -31)
     ln_s = _round_shift_right64(log2_fixed(total, 31 - ACCUMULATION_INTEGER_BITS) * LN2_Q31,
                                 LOG2_FRACTION_BITS + 31 - 16)
