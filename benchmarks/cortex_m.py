@@ -17,7 +17,8 @@ Flash = text + data of the ELF (code, model, samples); RAM = data + bss (arena +
 "bits" = the device's losses and parameter checksum equal the host C engine's.
 --paper: the paper's own models (../shared/models/mit, imported with a 10-class head) with their
 published 99kb-class schemes at 128x128 instead (a step is ~0.4 G instructions: slow in QEMU).
-MCUNet-5FPS's model (863 KB) plus code and a 48 KB image exceed the board's 1 MB of flash.
+The samples are noise images computed on the device (tflm_train.firmware.synthetic_images),
+so MCUNet-5FPS's 863 KB model plus code fit the board's 1 MB of flash.
 
     python benchmarks/cortex_m.py [--markdown] [--cpu cortex-m7] [--steps 2] [--models GLOB]
                                   [--paper]

@@ -11,13 +11,14 @@
 extern "C" {
 #endif
 
-/* gemmlowp SaturatingRoundingDoublingHighMul. */
+/* gemmlowp SaturatingRoundingDoublingHighMul: (ab + nudge) / 2^31 truncated toward zero, with
+ * nudge 2^30 for ab >= 0 and 1 - 2^30 below. That equals floor((ab + 2^30) / 2^31) for every ab
+ * (ab < 0, n = -ab: -floor((n + 2^30 - 1) / 2^31) = -ceil((n - 2^30) / 2^31)), which is one
+ * multiply-accumulate and a shift (SMLAL on Cortex-M) instead of a sign-dependent nudge and a
+ * 64-bit division. Arithmetic right shift of a negative value: GCC, Clang and armcc all. */
 static inline int32_t tt_saturating_rounding_doubling_high_mul(int32_t a, int32_t b) {
   if (a == b && a == INT32_MIN) return INT32_MAX;
-  int64_t ab = (int64_t)a * (int64_t)b;
-  int64_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
-  /* Division (not shift) truncates toward zero, as gemmlowp does. */
-  return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+  return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 /* gemmlowp RoundingDivideByPOT: round half away from zero. */

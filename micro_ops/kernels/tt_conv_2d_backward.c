@@ -17,6 +17,17 @@ int32_t tt_conv_2d_backward_input_scratch_size(const tt_dims *input_dims) {
                                      input_dims->c);
 }
 
+/* [lo, hi): the outputs o < out_size whose input position o * stride + offset is in
+ * [0, limit). */
+static void tt_valid_outputs(int32_t offset, int32_t stride, int32_t limit, int32_t out_size,
+                             int32_t *lo, int32_t *hi) {
+  int32_t a = 0, b = out_size;
+  while (a < b && a * stride + offset < 0) ++a;
+  while (b > a && (b - 1) * stride + offset >= limit) --b;
+  *lo = a;
+  *hi = b;
+}
+
 /* Output index o with o * stride + k * dilation - pad == i, or -1 when there is none. */
 static int32_t tt_source_index(int32_t i, int32_t k, int32_t stride, int32_t dilation,
                                int32_t pad, int32_t out_size) {
@@ -120,6 +131,7 @@ tt_status tt_conv_2d_update(const tt_conv_2d_params *params, const tt_update_par
 
   if (update->update_weights) {
     const int32_t in_h = input_dims->h, in_w = input_dims->w, ic = input_dims->c;
+    if (out_w > 65536) return TT_ERR_UNSUPPORTED; /* a row's int32 sum could overflow */
     int32_t *v = weight_velocity; /* compact slice (c, ky, kx, i): advances in draw order */
     for (int32_t c = 0; c < out_c; ++c) {
       int32_t m, s;
@@ -128,20 +140,30 @@ tt_status tt_conv_2d_update(const tt_conv_2d_params *params, const tt_update_par
                            update->lr.shift, &m, &s);
       for (int32_t ky = 0; ky < k_h; ++ky) {
         for (int32_t kx = 0; kx < k_w; ++kx) {
+          /* Output pixels whose tap (ky, kx) lands inside the input: padding taps are
+           * omitted, as in forward. */
+          int32_t oy0, oy1, ox0, ox1;
+          tt_valid_outputs(ky * params->dilation_h - params->pad_h, params->stride_h, in_h,
+                           out_h, &oy0, &oy1);
+          tt_valid_outputs(kx * params->dilation_w - params->pad_w, params->stride_w, in_w,
+                           out_w, &ox0, &ox1);
+          const size_t x_step = (size_t)params->stride_w * ic;
           for (int32_t i = 0; i < ic; ++i) {
             int64_t acc = 0;
-            for (int32_t b = 0; b < batches; ++b) {
-              for (int32_t oy = 0; oy < out_h; ++oy) {
+            for (int32_t b = 0; b < batches && ox0 < ox1; ++b) {
+              for (int32_t oy = oy0; oy < oy1; ++oy) {
                 const int32_t iy = oy * params->stride_h - params->pad_h + ky * params->dilation_h;
-                if (iy < 0 || iy >= in_h) continue; /* padding tap: omitted, as in forward */
-                for (int32_t ox = 0; ox < out_w; ++ox) {
-                  const int32_t ix =
-                      ox * params->stride_w - params->pad_w + kx * params->dilation_w;
-                  if (ix < 0 || ix >= in_w) continue;
-                  const int32_t x =
-                      input[(((size_t)b * in_h + iy) * in_w + ix) * ic + i] + params->input_offset;
-                  acc += (int32_t)grad[(((size_t)b * out_h + oy) * out_w + ox) * out_c + c] * x;
+                const int32_t ix0 =
+                    ox0 * params->stride_w - params->pad_w + kx * params->dilation_w;
+                const int8_t *g = grad + (((size_t)b * out_h + oy) * out_w + ox0) * out_c + c;
+                const int8_t *x = input + (((size_t)b * in_h + iy) * in_w + ix0) * ic + i;
+                /* |g * (x + offset)| <= 128 * 255 < 2^15: a row of up to 2^16 terms sums
+                 * exactly in int32. */
+                int32_t row = 0;
+                for (int32_t ox = ox0; ox < ox1; ++ox, g += out_c, x += x_step) {
+                  row += (int32_t)*g * (*x + params->input_offset);
                 }
+                acc += row;
               }
             }
             int8_t *w = &filter[(((size_t)c * k_h + ky) * k_w + kx) * f_c + i];
