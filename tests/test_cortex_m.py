@@ -18,6 +18,8 @@ Needs arm-none-eabi-gcc (+ newlib) and qemu-system-arm (CI installs them: Makefi
 """
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from conftest import ROOT, shared_model
@@ -142,6 +144,19 @@ def test_cross_build_werror_and_no_float_at_run_time():
     assert set(r["eval_float"]) <= {"tt_quantize", "tt_dequantize"}, r["eval_float"]
     # The search is not vacuous: prepare-time code does use float (fixed-point constants).
     assert "tt_quantize_multiplier" in r["prepare_float"]
+
+
+def test_dsp_cores_use_the_dual_mac_path():
+    """The conv kernel takes its SMLAD path on the cores with the DSP extension (M4, M7, M33)
+    and its portable loops on the others; test_device_training_matches_host_bits checks that
+    both give the host's bits."""
+    for cpu, dsp in (("cortex-m4", True), ("cortex-m7", True), ("cortex-m33", True),
+                     ("cortex-m3", False), ("cortex-m0plus", False)):
+        b = fw._build(cpu)
+        obj = next(o for s, o in zip(b.sources, b.objects) if s.name == "tt_conv_2d.c")
+        text = subprocess.run(["arm-none-eabi-objdump", "-d", str(obj)], capture_output=True,
+                              text=True, check=True).stdout
+        assert ("smlad" in text) == dsp, cpu
 
 
 def test_cli_firmware_run(tmp_path, capsys):
