@@ -45,6 +45,14 @@ static inline uint32_t tt_dsp_odd0(uint32_t v) { return __sxtb16(tt_dsp_ror8(v))
 static inline int32_t tt_dsp_mac2(uint32_t a, uint32_t b, int32_t acc) {
   return __smlad(a, b, acc);
 }
+
+/* acc + a.lo * b.lo and acc + a.hi * b.hi: one product, for separate accumulators (channels). */
+static inline int32_t tt_dsp_mac_lo(uint32_t a, uint32_t b, int32_t acc) {
+  return __smlabb(a, b, acc);
+}
+static inline int32_t tt_dsp_mac_hi(uint32_t a, uint32_t b, int32_t acc) {
+  return __smlatt(a, b, acc);
+}
 #else
 #define TT_DSP 0
 #endif

@@ -19,6 +19,8 @@ int32_t tt_depthwise_conv_2d_backward_input_scratch_size(const tt_dims *input_di
                                      input_dims->c);
 }
 
+enum { TT_DW_TAP_CACHE = 16 }; /* kernel rows / columns whose source index is cached */
+
 /* Output index o with o * stride + k * dilation - pad == i, or -1 when there is none. */
 static int32_t tt_dw_source_index(int32_t i, int32_t k, int32_t stride, int32_t dilation,
                                   int32_t pad, int32_t out_size) {
@@ -59,30 +61,53 @@ tt_status tt_depthwise_conv_2d_backward_input_split(
   }
   const int32_t split = filter->split;
   if (split < 1 || split > ch || (split < ch && !filter->rest)) return TT_ERR_ARG;
+  /* Channel c's sum is r[c] * sum over taps of w * g, exactly the reference's sum of
+   * w * (g * r[c]) (integers); |w * g| <= 127 * 128, so up to 2^16 taps sum in int32. */
+  if ((int64_t)k_h * k_w > 65536) return TT_ERR_UNSUPPORTED;
+  const int8_t *part[2] = {filter->slice, filter->rest};
+  const int32_t cols[2] = {split, ch - split}; /* each part's channel count (its row step) */
   tt_pow2_stream st;
   tt_pow2_stream_init(&st, input_grad, scratch);
   for (int32_t b = 0; b < input_dims->n; ++b) {
     for (int32_t iy = 0; iy < in_h; ++iy) {
       for (int32_t ix = 0; ix < in_w; ++ix) {
+        /* The output row / column each tap reads from (-1: none), once per pixel. */
+        int32_t oy_of[TT_DW_TAP_CACHE], ox_of[TT_DW_TAP_CACHE];
+        for (int32_t k = 0; k < k_h && k < TT_DW_TAP_CACHE; ++k) {
+          oy_of[k] = tt_dw_source_index(iy, k, params->stride_h, params->dilation_h,
+                                        params->pad_h, out_h);
+        }
+        for (int32_t k = 0; k < k_w && k < TT_DW_TAP_CACHE; ++k) {
+          ox_of[k] = tt_dw_source_index(ix, k, params->stride_w, params->dilation_w,
+                                        params->pad_w, out_w);
+        }
+        const int8_t *g_img = grad + (size_t)b * out_h * out_w * ch;
         for (int32_t i = 0; i < in_c; ++i) {
           int64_t acc = 0;
-          for (int32_t ky = 0; ky < k_h; ++ky) {
-            const int32_t oy = tt_dw_source_index(iy, ky, params->stride_h, params->dilation_h,
-                                                  params->pad_h, out_h);
-            if (oy < 0) continue;
-            for (int32_t kx = 0; kx < k_w; ++kx) {
-              const int32_t ox = tt_dw_source_index(ix, kx, params->stride_w,
-                                                    params->dilation_w, params->pad_w, out_w);
-              if (ox < 0) continue;
-              const int8_t *g = grad + (((size_t)b * out_h + oy) * out_w + ox) * ch;
-              const size_t tap = (size_t)ky * k_w + kx;
-              for (int32_t c = i * dm; c < (i + 1) * dm; ++c) {
-                /* channel c's filter entry: in the slice or in the rest */
-                const int8_t w = c < split ? filter->slice[tap * split + c]
-                                           : filter->rest[tap * (ch - split) + (c - split)];
-                acc += (int64_t)w * ((int32_t)g[c] * quant->r[c]);
+          for (int32_t c = i * dm; c < (i + 1) * dm; ++c) {
+            const int32_t p = c < split ? 0 : 1;
+            const int8_t *w = part[p] + (c - (p ? split : 0)); /* channel c at tap 0 */
+            const size_t w_step = (size_t)cols[p];
+            int32_t sum = 0;
+            for (int32_t ky = 0; ky < k_h; ++ky) {
+              const int32_t oy = ky < TT_DW_TAP_CACHE ? oy_of[ky]
+                                                      : tt_dw_source_index(
+                                                            iy, ky, params->stride_h,
+                                                            params->dilation_h, params->pad_h,
+                                                            out_h);
+              if (oy < 0) continue;
+              for (int32_t kx = 0; kx < k_w; ++kx) {
+                const int32_t ox = kx < TT_DW_TAP_CACHE ? ox_of[kx]
+                                                        : tt_dw_source_index(
+                                                              ix, kx, params->stride_w,
+                                                              params->dilation_w, params->pad_w,
+                                                              out_w);
+                if (ox < 0) continue;
+                sum += w[((size_t)ky * k_w + kx) * w_step] *
+                       g_img[((size_t)oy * out_w + ox) * ch + c];
               }
             }
+            acc += (int64_t)sum * quant->r[c];
           }
           tt_pow2_stream_push(&st, (int32_t)tt_rounding_divide_by_pot64(acc, quant->p));
         }
