@@ -36,6 +36,46 @@ static int32_t tt_source_index(int32_t i, int32_t k, int32_t stride, int32_t dil
   return t / stride < out_size ? t / stride : -1;
 }
 
+typedef struct {
+  const tt_conv_2d_params *params;
+  const int32_t *r; /* per output channel */
+  int32_t k_h, k_w, out_h, out_w, out_c;
+} tt_conv_input_grad_taps;
+
+/* acc[k] = sum over the taps reaching input pixel (iy, ix) and over output channels c of
+ * w[c][tap][column k] * (g[c] * r[c]), for column 0 and (if `two`) column 1 of one filter part
+ * of row length `depth`. h = g * r < 2^22 and w * h < 2^29, summed in int64. */
+static void tt_conv_input_grad_columns(const tt_conv_input_grad_taps *t, int32_t iy, int32_t ix,
+                                       const int8_t *grad, const int8_t *column, int32_t depth,
+                                       int32_t two, int64_t acc[2]) {
+  const tt_conv_2d_params *p = t->params;
+  const size_t w_stride = (size_t)t->k_h * t->k_w * depth; /* between output channels */
+  int64_t a0 = 0, a1 = 0;
+  for (int32_t ky = 0; ky < t->k_h; ++ky) {
+    const int32_t oy = tt_source_index(iy, ky, p->stride_h, p->dilation_h, p->pad_h, t->out_h);
+    if (oy < 0) continue;
+    for (int32_t kx = 0; kx < t->k_w; ++kx) {
+      const int32_t ox = tt_source_index(ix, kx, p->stride_w, p->dilation_w, p->pad_w, t->out_w);
+      if (ox < 0) continue;
+      const int8_t *g = grad + ((size_t)oy * t->out_w + ox) * t->out_c;
+      const int8_t *w = column + ((size_t)ky * t->k_w + kx) * depth;
+      if (two) {
+        for (int32_t c = 0; c < t->out_c; ++c, w += w_stride) {
+          const int32_t h = (int32_t)g[c] * t->r[c];
+          a0 += (int64_t)w[0] * h;
+          a1 += (int64_t)w[1] * h;
+        }
+      } else {
+        for (int32_t c = 0; c < t->out_c; ++c, w += w_stride) {
+          a0 += (int64_t)w[0] * ((int32_t)g[c] * t->r[c]);
+        }
+      }
+    }
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+}
+
 tt_status tt_conv_2d_backward_input(const tt_conv_2d_params *params,
                                     const tt_backward_input_quant *quant, const tt_dims *grad_dims,
                                     const int8_t *grad, int32_t grad_exponent,
@@ -68,6 +108,7 @@ tt_status tt_conv_2d_backward_input_split(const tt_conv_2d_params *params,
   const int32_t split = filter->split;
   if (split < 1 || split > in_c || (split < in_c && !filter->rest)) return TT_ERR_ARG;
 
+  const tt_conv_input_grad_taps t = {params, quant->r, k_h, k_w, out_h, out_w, out_c};
   tt_pow2_stream st;
   tt_pow2_stream_init(&st, input_grad, scratch);
   for (int32_t b = 0; b < input_dims->n; ++b) {
@@ -79,27 +120,16 @@ tt_status tt_conv_2d_backward_input_split(const tt_conv_2d_params *params,
           const int32_t i_lo = p == 0 ? 0 : split, i_hi = p == 0 ? split : in_c;
           const int32_t depth = i_hi - i_lo; /* the part's own last dimension */
           const int8_t *part = p == 0 ? filter->slice : filter->rest;
-          const size_t w_stride = (size_t)k_h * k_w * depth; /* between output channels */
-          for (int32_t i = i_lo; i < i_hi; ++i) {
-            const int8_t *column = part + (i - i_lo); /* input channel i's filter column */
-            int64_t acc = 0;
-            for (int32_t ky = 0; ky < k_h; ++ky) {
-              const int32_t oy = tt_source_index(iy, ky, params->stride_h, params->dilation_h,
-                                                 params->pad_h, out_h);
-              if (oy < 0) continue;
-              for (int32_t kx = 0; kx < k_w; ++kx) {
-                const int32_t ox = tt_source_index(ix, kx, params->stride_w, params->dilation_w,
-                                                   params->pad_w, out_w);
-                if (ox < 0) continue;
-                const int8_t *g = grad + (((size_t)b * out_h + oy) * out_w + ox) * out_c;
-                const int8_t *w = column + ((size_t)ky * k_w + kx) * depth;
-                for (int32_t c = 0; c < out_c; ++c) {
-                  /* h = g * r_c < 2^22; W * h < 2^29 */
-                  acc += (int64_t)w[c * w_stride] * ((int32_t)g[c] * quant->r[c]);
-                }
-              }
+          /* Input channels two at a time (each h = g * r feeds both), then the odd one. */
+          for (int32_t i = i_lo; i < i_hi; i += 2) {
+            const int32_t pair = i + 1 < i_hi;
+            int64_t acc[2];
+            tt_conv_input_grad_columns(&t, iy, ix, grad + (size_t)b * out_h * out_w * out_c,
+                                       part + (i - i_lo), depth, pair, acc);
+            tt_pow2_stream_push(&st, (int32_t)tt_rounding_divide_by_pot64(acc[0], quant->p));
+            if (pair) {
+              tt_pow2_stream_push(&st, (int32_t)tt_rounding_divide_by_pot64(acc[1], quant->p));
             }
-            tt_pow2_stream_push(&st, (int32_t)tt_rounding_divide_by_pot64(acc, quant->p));
           }
         }
       }
