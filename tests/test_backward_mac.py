@@ -62,8 +62,9 @@ def _conv_params(stride, dil, pad, zp_in, dm=None):
     return DepthwiseConv2DParams(-zp_in, 0, sw, sh, dw, dh, pw, ph, dm, (-128, 127))
 
 
-def _random_case(rng, op, full_slice=False):
-    """Random layer: (params, x (saved, compact slice), filter, bias, grad, s_x, s_w, Ci)."""
+def _random_case(rng, op, full_slice=False, kernel=(1, 4), size=(1, 9)):
+    """Random layer: (params, x (saved, compact slice), filter, bias, grad, s_x, s_w, Ci);
+    kernel and spatial sizes drawn from [lo, hi)."""
     zp = int(rng.integers(-128, 128))
     if op == "fully_connected":
         b, depth, units = (int(v) for v in (rng.integers(1, 4), rng.integers(1, 40),
@@ -77,8 +78,8 @@ def _random_case(rng, op, full_slice=False):
         full_in = (b, depth)
     else:
         n = int(rng.integers(1, 3))
-        h, w = (int(v) for v in rng.integers(1, 9, 2))
-        kh, kw = (int(v) for v in rng.integers(1, 4, 2))
+        h, w = (int(v) for v in rng.integers(*size, 2))
+        kh, kw = (int(v) for v in rng.integers(*kernel, 2))
         stride = tuple(int(v) for v in rng.integers(1, 3, 2))
         dil = tuple(int(v) for v in rng.integers(1, 3, 2))
         padding = int(rng.integers(0, 2))
@@ -315,6 +316,27 @@ def test_backward_input_numpy_matches_c(lib, op):
         assert en == ec and yn.shape == tuple(in_shape)
         if checked == 0:  # zero gradient: zero input gradient, exponent e_acc
             assert not yn.any() and en == e + q.s_e - 15 + q.p
+        checked += 1
+
+
+@pytest.mark.parametrize("op", ("conv_2d", "depthwise_conv_2d"))
+def test_large_kernels_numpy_matches_c(lib, op):
+    """Kernels of 14..20 rows / columns: the C kernels cache the source row / column of the
+    first 16 taps of each axis and compute the others: same input gradient and update."""
+    rng = np.random.default_rng(5)
+    checked = 0
+    while checked < 8:
+        case = _random_case(rng, op, full_slice=checked % 2 == 0, kernel=(14, 21), size=(14, 24))
+        if case is None:
+            continue
+        params, x, f, bias, grad, s_x, s_w, in_shape = case
+        q = _prepare(op, s_w, f, params)
+        yn, en = _backward_input(op, params, q, grad, -9, f, in_shape)
+        yc, ec = cb.backward_input(lib, op, params, q, grad, -9, f, in_shape)
+        np.testing.assert_array_equal(yn, yc)
+        assert en == ec and yn.any()
+        up = _update_params(s_x, s_w, len(s_w), 0.5)
+        _check_update_bits(lib, op, params, up, x, grad, -7, f, bias, checked)
         checked += 1
 
 

@@ -29,6 +29,12 @@ static int32_t tt_dw_source_index(int32_t i, int32_t k, int32_t stride, int32_t 
   return t / stride < out_size ? t / stride : -1;
 }
 
+/* tt_dw_source_index, read from `cache` (filled for k < TT_DW_TAP_CACHE) when it is there. */
+static int32_t tt_dw_cached_source(const int32_t *cache, int32_t i, int32_t k, int32_t stride,
+                                   int32_t dilation, int32_t pad, int32_t out_size) {
+  return k < TT_DW_TAP_CACHE ? cache[k] : tt_dw_source_index(i, k, stride, dilation, pad, out_size);
+}
+
 tt_status tt_depthwise_conv_2d_backward_input(const tt_depthwise_conv_2d_params *params,
                                               const tt_backward_input_quant *quant,
                                               const tt_dims *grad_dims, const int8_t *grad,
@@ -90,18 +96,12 @@ tt_status tt_depthwise_conv_2d_backward_input_split(
             const size_t w_step = (size_t)cols[p];
             int32_t sum = 0;
             for (int32_t ky = 0; ky < k_h; ++ky) {
-              const int32_t oy = ky < TT_DW_TAP_CACHE ? oy_of[ky]
-                                                      : tt_dw_source_index(
-                                                            iy, ky, params->stride_h,
-                                                            params->dilation_h, params->pad_h,
-                                                            out_h);
+              const int32_t oy = tt_dw_cached_source(oy_of, iy, ky, params->stride_h,
+                                                     params->dilation_h, params->pad_h, out_h);
               if (oy < 0) continue;
               for (int32_t kx = 0; kx < k_w; ++kx) {
-                const int32_t ox = kx < TT_DW_TAP_CACHE ? ox_of[kx]
-                                                        : tt_dw_source_index(
-                                                              ix, kx, params->stride_w,
-                                                              params->dilation_w, params->pad_w,
-                                                              out_w);
+                const int32_t ox = tt_dw_cached_source(ox_of, ix, kx, params->stride_w,
+                                                       params->dilation_w, params->pad_w, out_w);
                 if (ox < 0) continue;
                 sum += w[((size_t)ky * k_w + kx) * w_step] *
                        g_img[((size_t)oy * out_w + ox) * ch + c];
