@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import subprocess
 
+import numpy as np
 import pytest
 
 from conftest import ROOT, shared_model
@@ -174,9 +175,34 @@ def test_cli_firmware_run(tmp_path, capsys):
     assert f"0x{host['checksum']:08x}" in out
 
 
+def test_profile_times_every_op_of_the_step(tmp_path, capsys):
+    """--profile: the steps run op by op (tt_engine_invoke_ops), same losses and parameters as
+    the host; one count per op, together the step (each op's count is exact to one 40-
+    instruction tick; the step also pays the timer reads between ops)."""
+    from tflm_train.cli import main
+
+    tm = _trainable("demo")
+    f = fw.build_firmware(tm, cpu="cortex-m7", steps=2, out_dir=tmp_path / "a", profile=True)
+    r = f.run()
+    host = fw.host_reference(tm, f.images, f.labels, f.inferences)
+    assert r.losses == host["losses"] and r.checksum == host["checksum"]
+    per_op = r.op_instructions
+    assert len(per_op) == len(tm.graph.ops) and all(v >= 0 for v in per_op)
+    step = float(np.mean(r.step_instructions))
+    assert 0.9 * step <= sum(per_op) <= step + 40 * len(per_op)
+    path = tmp_path / "demo.train.tflite"
+    tm.save(path)
+    assert main(["firmware", str(path), "--cpu", "cortex-m7", "--steps", "1", "--run",
+                 "--profile", "--profile-top", "3", "-o", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("per op"):].splitlines()
+    assert "3 costliest of" in table[0] and len(table) == 5, table
+    assert main(["firmware", str(path), "--cpu", "cortex-m7", "--profile"]) == 2
+    assert "--profile needs --run" in capsys.readouterr().err
+
+
 def test_firmware_trains_on_given_samples(tmp_path):
     """--data: the firmware holds exactly the given int8 samples, cycled to the step count."""
-    import numpy as np
 
     tm = _trainable("demo")
     rng = np.random.default_rng(7)

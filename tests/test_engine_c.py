@@ -165,6 +165,32 @@ def test_input_checks(CEngine):
         eng.invoke([np.zeros(shape, dtype)] * 2)
 
 
+def test_invoke_in_op_slices_equals_invoke(CEngine, rng):
+    """tt_engine_invoke_ops over consecutive slices (1 op at a time, or 3) is tt_engine_invoke,
+    for inference and for training steps (the profiler times ops this way); a range outside
+    the graph is refused."""
+    import ctypes
+
+    import tflm_train as tt
+
+    tm = tt.convert(_kws(), update="last-2", num_classes=4)
+    whole, sliced = CEngine(tm.bytes), CEngine(tm.bytes)
+    shape = whole.input_specs[0][0]
+    for step in range(3):
+        x = rng.integers(-128, 128, size=shape, dtype=np.int8)
+        y = np.array([step % 4], np.int32)
+        a = whole.invoke([x, y])
+        b = sliced.invoke([x, y], op_chunk=1 if step % 2 == 0 else 3)
+        for u, v in zip(a, b):
+            np.testing.assert_array_equal(u, v)
+    assert whole.num_ops == len(tm.graph.ops) > 3
+    lib, n = sliced._lib, sliced.num_ops
+    for first, count in ((-1, 1), (0, n + 1), (n, 1), (2, -1)):
+        assert lib.tt_engine_invoke_ops(sliced._engine, first, count) != 0, (first, count)
+    assert lib.tt_engine_invoke_ops(sliced._engine, n, 0) == 0
+    assert lib.tt_engine_invoke_ops(ctypes.c_void_p(), 0, 0) != 0
+
+
 def test_status_names():
     from tflm_train.engine_c import _library
 

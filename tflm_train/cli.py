@@ -229,8 +229,12 @@ def _cmd_firmware(args) -> int:
     from .trainable import load_trainable
 
     tm = load_trainable(args.model)
+    if args.profile and not args.run:
+        print("tflm-train: error: --profile needs --run", file=sys.stderr)
+        return 2
     f = fw.build_firmware(tm, cpu=args.cpu, steps=args.steps, data=args.data,
-                          out_dir=args.output, inferences=args.inferences, seed=args.seed)
+                          out_dir=args.output, inferences=args.inferences, seed=args.seed,
+                          profile=args.profile)
     print(f"built {f.elf} for {f.cpu}: {f.steps} training steps, {f.inferences} inferences")
     print(f"arm-none-eabi-size: text {f.text} data {f.data} bss {f.bss} "
           f"(flash {f.flash / 1024:.1f} of {fw.FLASH_BYTES // 1024} KB, RAM {f.ram / 1024:.1f} of "
@@ -264,7 +268,28 @@ def _cmd_firmware(args) -> int:
           f"0x{r.checksum:08x}")
     print(f"arena used on the device {r.arena_used} B of {r.arena_static} B; stack "
           f"{r.stack_used} of {fw.STACK_BYTES} B")
+    if args.profile:
+        _print_op_profile(tm.graph, r.op_instructions, args.profile_top)
     return 0
+
+
+def _print_op_profile(graph, per_op: list[float], top: int) -> None:
+    """The costliest ops of a training step, with their share and MACs."""
+    from .summary import op_macs
+
+    total = sum(per_op) or 1.0
+    order = sorted(range(len(per_op)), key=lambda i: -per_op[i])
+    print(f"per op (instructions per training step, the {min(top, len(order))} costliest of "
+          f"{len(order)} ops; the whole step: {total:.0f}):")
+    print(f"{'op':>4}  {'opcode':<30} {'output':<34} {'instructions':>13} {'share':>6} "
+          f"{'per MAC':>8}")
+    for i in order[:top]:
+        op = graph.ops[i]
+        out = graph.tensors[op.outputs[0]].name if len(op.outputs) and op.outputs[0] >= 0 else ""
+        macs = op_macs(graph, op)
+        per_mac = f"{per_op[i] / macs:.2f}" if macs else ""
+        print(f"{i:>4}  {op.opcode.removeprefix('CUSTOM:'):<30} {out[-34:]:<34} "
+              f"{per_op[i]:>13.0f} {per_op[i] / total:>6.1%} {per_mac:>8}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -382,6 +407,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "labels); an .npz of int8 x matching the input is used as is")
     pw.add_argument("--seed", type=int, default=0, help="seed of the random samples")
     pw.add_argument("--run", action="store_true", help="run it under QEMU and report")
+    pw.add_argument("--profile", action="store_true",
+                    help="with --run: time every op of the training steps and print the "
+                         "costliest (instructions per step, share, per MAC)")
+    pw.add_argument("--profile-top", type=int, default=15, metavar="N",
+                    help="ops listed by --profile (default 15)")
     pw.add_argument("--timeout", type=float, default=600.0, help="QEMU time limit (s)")
     pw.add_argument("-o", "--output", metavar="DIR", help="build directory (default: a temp dir)")
     pw.set_defaults(func=_cmd_firmware)

@@ -69,7 +69,9 @@ def _library() -> ctypes.CDLL:
     for name in ("tt_engine_arena_used", "tt_engine_arena_persistent", "tt_engine_arena_planned"):
         getattr(lib, name).argtypes = [P]
         getattr(lib, name).restype = ctypes.c_size_t
-    for name in ("tt_engine_num_inputs", "tt_engine_num_outputs"):
+    lib.tt_engine_invoke_ops.argtypes = [P, ctypes.c_int32, ctypes.c_int32]
+    lib.tt_engine_invoke_ops.restype = ctypes.c_int
+    for name in ("tt_engine_num_inputs", "tt_engine_num_outputs", "tt_engine_num_ops"):
         getattr(lib, name).argtypes = [P]
         getattr(lib, name).restype = ctypes.c_int32
     for name in ("tt_engine_input", "tt_engine_output", "tt_engine_tensor"):
@@ -168,7 +170,13 @@ class CEngine:
     def output_specs(self) -> list[tuple[tuple[int, ...], np.dtype]]:
         return [(t.shape, self._dtype(t)) for t in self._outputs]
 
-    def invoke(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    @property
+    def num_ops(self) -> int:
+        return int(self._lib.tt_engine_num_ops(self._engine))
+
+    def invoke(self, inputs: list[np.ndarray], op_chunk: int | None = None) -> list[np.ndarray]:
+        """Run the graph; with op_chunk, as consecutive tt_engine_invoke_ops calls of that many
+        ops (how a profiler times each op; the same results)."""
         if len(inputs) != len(self._inputs):
             raise ShapeError(f"model has {len(self._inputs)} inputs, got {len(inputs)}")
         for k, (t, x) in enumerate(zip(self._inputs, inputs)):
@@ -180,7 +188,14 @@ class CEngine:
             x = np.ascontiguousarray(x)
             if t.bytes:
                 ctypes.memmove(t.data, x.ctypes.data, t.bytes)
-        status = self._lib.tt_engine_invoke(self._engine)
+        if op_chunk is None:
+            status = self._lib.tt_engine_invoke(self._engine)
+        else:
+            for first in range(0, self.num_ops, op_chunk):
+                count = min(op_chunk, self.num_ops - first)
+                status = self._lib.tt_engine_invoke_ops(self._engine, first, count)
+                if status != TT_OK:
+                    break
         if status != TT_OK:
             _raise(status, self._lib.tt_engine_error(self._engine).decode("utf-8", "replace"))
         outs = []

@@ -5,6 +5,7 @@
     run = fw.run()                           # qemu-system-arm -M mps2-an386 -icount shift=0
     run.losses, run.checksum                 # Q16.16 loss per step, FNV-1a of the parameters
     run.step_instructions, run.inference_instructions
+    build_firmware(..., profile=True).run().op_instructions   # per op of a training step
 
 The generated C file (``tt_firmware_main.c``) holds the model (16-byte aligned, ``const`` so it
 stays in flash), N samples with labels (real samples are stored in flash; the default noise
@@ -380,9 +381,12 @@ def synthetic_images(count: int, shape: tuple, seed: int = 0) -> np.ndarray:
 
 
 def generate_main(model_bytes: bytes, arena_bytes: int, images: np.ndarray, labels: np.ndarray,
-                  inferences: int, name: str = "model", synthetic_seed: int | None = None) -> str:
+                  inferences: int, name: str = "model", synthetic_seed: int | None = None,
+                  profile_ops: int = 0) -> str:
     """The firmware's C source. With synthetic_seed the images are not stored but computed on
-    the device (``synthetic_images(len(images), ..., synthetic_seed)``, the same bytes)."""
+    the device (``synthetic_images(len(images), ..., synthetic_seed)``, the same bytes). With
+    profile_ops (the graph's op count) the training steps run op by op, each timed, and the
+    firmware prints every op's ticks summed over the steps."""
     steps = len(labels)
     inferences = min(inferences, len(images)) if len(images) else 0
     image_bytes = int(images[0].nbytes) if len(images) else 1
@@ -413,6 +417,7 @@ static void tt_fw_image(uint32_t sample, int8_t *dst) {{
 inferences.
  * Output lines (parsed by tflm_train.firmware.parse_output):
  *   calibrate LOOPS TICKS | arena USED PERSISTENT PLANNED STATIC | step I LOSS TICKS
+ *   op I TICKS (with a profile: op I's ticks summed over the steps)
  *   infer I CLASS LOGITS_FNV TICKS | checksum FNV VARIABLES BYTES | stack USED SIZE | done */
 #include <stdint.h>
 #include <string.h>
@@ -425,6 +430,7 @@ inferences.
 #define TT_FW_INFERENCES {inferences}
 #define TT_FW_IMAGE_BYTES {image_bytes}u
 #define TT_FW_CALIBRATION_LOOPS {CALIBRATION_LOOPS}u
+#define TT_FW_PROFILE_OPS {int(profile_ops)} /* 0: no per-op profile */
 
 /* const: stays in flash, read in place by the engine. */
 __attribute__((aligned(16))) static const uint8_t tt_fw_model[{len(model_bytes)}] = {{
@@ -441,12 +447,31 @@ static uint32_t tt_fw_fnv1a(uint32_t h, const uint8_t *p, uint32_t n) {{
   return h;
 }}
 
+#if TT_FW_PROFILE_OPS
+static uint64_t tt_fw_op_ticks[TT_FW_PROFILE_OPS]; /* per op, summed over the training steps */
+
+/* A training step op by op, each timed; its total is the sum (plus the timer reads). */
+static tt_status tt_fw_invoke_profiled(tt_engine *e) {{
+  tt_status s = TT_OK;
+  for (int32_t i = 0; i < tt_engine_num_ops(e) && i < TT_FW_PROFILE_OPS && s == TT_OK; ++i) {{
+    const uint64_t t0 = tt_cm_ticks();
+    s = tt_engine_invoke_ops(e, i, 1);
+    tt_fw_op_ticks[i] += tt_cm_ticks() - t0;
+  }}
+  return s;
+}}
+#endif
+
 static uint64_t tt_fw_invoke(tt_engine *e, uint32_t sample, int32_t label) {{
   tt_tensor view;
   tt_fw_image(sample, (int8_t *)tt_engine_input(e, 0, &view)->data);
   *(int32_t *)tt_engine_input(e, 1, &view)->data = label;
   const uint64_t t0 = tt_cm_ticks();
+#if TT_FW_PROFILE_OPS
+  const tt_status s = label >= 0 ? tt_fw_invoke_profiled(e) : tt_engine_invoke(e);
+#else
   const tt_status s = tt_engine_invoke(e);
+#endif
   const uint64_t t1 = tt_cm_ticks();
   if (s != TT_OK) {{
     tt_cm_printf("error invoke %s: %s\\n", tt_status_name(s), tt_engine_error(e));
@@ -485,6 +510,11 @@ int main(void) {{
     tt_cm_printf("step %lu %ld %s\\n", (unsigned long)i,
                  (long)*(const int32_t *)tt_engine_output(e, 1, &view)->data, tt_cm_u64(t, num));
   }}
+#if TT_FW_PROFILE_OPS
+  for (int32_t i = 0; i < TT_FW_PROFILE_OPS; ++i) {{
+    tt_cm_printf("op %ld %s\\n", (long)i, tt_cm_u64(tt_fw_op_ticks[i], num));
+  }}
+#endif
   for (uint32_t i = 0; i < TT_FW_INFERENCES; ++i) {{
     const uint64_t t = tt_fw_invoke(e, i, -1); /* no label: backward ops skip */
     const tt_tensor *logits = tt_engine_output(e, 0, &view);
@@ -530,6 +560,7 @@ class FirmwareRun:
     predictions: list[int] = field(default_factory=list)
     logits_fnv: list[int] = field(default_factory=list)
     inference_ticks: list[int] = field(default_factory=list)
+    op_ticks: list[int] = field(default_factory=list)      # --profile: per op, all steps
     checksum: int | None = None
     variables: int = 0
     variable_bytes: int = 0
@@ -557,6 +588,12 @@ class FirmwareRun:
         return [t * self.instructions_per_tick for t in self.inference_ticks]
 
     @property
+    def op_instructions(self) -> list[float]:
+        """Per op of the training graph: instructions per training step (profiled builds)."""
+        steps = max(len(self.step_ticks), 1)
+        return [t * self.instructions_per_tick / steps for t in self.op_ticks]
+
+    @property
     def loss_values(self) -> list[float]:
         return [v / 65536.0 for v in self.losses]
 
@@ -578,6 +615,8 @@ def parse_output(text: str, run: FirmwareRun) -> FirmwareRun:
         elif f[0] == "step" and len(f) == 4:
             run.losses.append(int(f[2]))
             run.step_ticks.append(int(f[3]))
+        elif f[0] == "op" and len(f) == 3:
+            run.op_ticks.append(int(f[2]))
         elif f[0] == "infer" and len(f) == 5:
             run.predictions.append(int(f[2]))
             run.logits_fnv.append(int(f[3], 16))
@@ -645,9 +684,10 @@ def _link_error(stderr: str, arena: int) -> FirmwareError:
 
 def build_firmware(model, cpu: str = "cortex-m4", steps: int = 10, data=None,
                    out_dir=None, inferences: int = 2, seed: int = 0,
-                   arena_bytes: int | None = None) -> Firmware:
+                   arena_bytes: int | None = None, profile: bool = False) -> Firmware:
     """Generate and cross-build the firmware for a trainable model (path, bytes or
-    TrainableModel). The arena is the host C engine's arena_bytes rounded up to 16."""
+    TrainableModel). The arena is the host C engine's arena_bytes rounded up to 16. profile:
+    time every op of the training steps (``FirmwareRun.op_instructions``)."""
     from .engine_c import CEngine
     from .trainable import TrainableModel, load_trainable
 
@@ -668,7 +708,8 @@ def build_firmware(model, cpu: str = "cortex-m4", steps: int = 10, data=None,
     src = out / "tt_firmware_main.c"
     src.write_text(generate_main(tm.bytes, arena_bytes, images, labels, inferences,
                                  name=str(tm.metadata.get("source") or "model"),
-                                 synthetic_seed=seed if data is None else None))
+                                 synthetic_seed=seed if data is None else None,
+                                 profile_ops=len(tm.graph.ops) if profile else 0))
     lib, target_objs = build_library(cpu)
     elf = out / f"firmware_{cpu}.elf"
     flags = CPU_FLAGS[cpu] + C_FLAGS + [f"-I{MICRO_OPS / 'include'}", f"-I{TARGET_DIR}"]

@@ -453,12 +453,21 @@ tt_tensor *tt_engine_output(tt_engine *e, int32_t i, tt_tensor *view) {
 }
 
 tt_status tt_engine_invoke(tt_engine *e) {
-  if (e == NULL || e->phase != TT_PHASE_READY) return TT_ERR_ARG;
+  return tt_engine_invoke_ops(e, 0, e ? e->num_ops : 0);
+}
+
+int32_t tt_engine_num_ops(const tt_engine *e) { return e ? e->num_ops : 0; }
+
+tt_status tt_engine_invoke_ops(tt_engine *e, int32_t first, int32_t count) {
+  if (e == NULL || e->phase != TT_PHASE_READY || first < 0 || count < 0 ||
+      count > e->num_ops - first) {
+    return TT_ERR_ARG;
+  }
   e->err[0] = 0;
   tt_model m;
   tt_op_ctx ctx;
   tt_engine_model(e, &m);
-  for (int32_t i = 0; i < e->num_ops; ++i) {
+  for (int32_t i = first; i < first + count; ++i) {
     if (!start_ctx(e, &m, i, &ctx)) return op_changed(i, e->err, sizeof e->err);
     tt_status s = ctx.reg->eval(&ctx);
     if (s != TT_OK) return op_failed(&ctx, s, "eval", e->err, sizeof e->err);

@@ -56,6 +56,12 @@ tt_tensor *tt_engine_output(tt_engine *e, int32_t i, tt_tensor *view);
 /* Runs every op of subgraph 0 in order. Inputs are read from tt_engine_input(e, i, v)->data. */
 tt_status tt_engine_invoke(tt_engine *e);
 
+/* Number of ops of subgraph 0, and ops [first, first + count) only: calling it for 0..n-1 in
+ * order, in any slices, is tt_engine_invoke (to time each op, as `tflm-train firmware
+ * --profile` does). TT_ERR_ARG when the range is not within [0, num_ops). */
+int32_t tt_engine_num_ops(const tt_engine *e);
+tt_status tt_engine_invoke_ops(tt_engine *e, int32_t first, int32_t count);
+
 /* Restores every variable tensor (trainable parameters, training state) to its value in the
  * model. */
 tt_status tt_engine_reset(tt_engine *e);

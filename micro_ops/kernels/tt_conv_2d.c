@@ -242,6 +242,9 @@ tt_status tt_conv_2d_split(const tt_conv_2d_params *params, const tt_per_channel
   t_rest.w_row = (size_t)k_w * rest_depth;
   t_rest.w_chan = (size_t)k_h * k_w * rest_depth;
   const size_t x_next = (size_t)params->stride_w * in_c; /* input step between output pixels */
+  /* Whole filter, one group, no column dilation: a row of taps is contiguous in the input as
+   * in the filter, so it is one dot product of cols * depth (a 3x3x3 stem: 9, not 3x3). */
+  const int merge_cols = rest_depth == 0 && groups == 1 && params->dilation_w == 1;
 
   for (int32_t b = 0; b < output_dims->n; ++b) {
     const int8_t *in_batch = input + (size_t)b * in_h * in_w * in_c;
@@ -265,6 +268,11 @@ tt_status tt_conv_2d_split(const tt_conv_2d_params *params, const tt_per_channel
           pair = nb == kx_begin && ne == kx_end;
         }
         t.cols = t_rest.cols = kx_end - kx_begin;
+        t.depth = split;
+        if (merge_cols) {
+          t.depth = t.cols * split;
+          t.cols = 1;
+        }
         const int32_t ix = x0 + kx_begin * params->dilation_w;
         const int8_t *x_pix = in_batch + ((size_t)iy * in_w + ix) * in_c;
         const size_t tap = (size_t)ky_begin * k_w + kx_begin; /* first valid tap */
