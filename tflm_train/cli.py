@@ -275,7 +275,7 @@ def _cmd_firmware(args) -> int:
 
 def _print_op_profile(graph, per_op: list[float], top: int) -> None:
     """The costliest ops of a training step, with their share and MACs."""
-    from .summary import op_macs
+    from .summary import grad_op_macs, op_macs
 
     total = sum(per_op) or 1.0
     order = sorted(range(len(per_op)), key=lambda i: -per_op[i])
@@ -286,7 +286,7 @@ def _print_op_profile(graph, per_op: list[float], top: int) -> None:
     for i in order[:top]:
         op = graph.ops[i]
         out = graph.tensors[op.outputs[0]].name if len(op.outputs) and op.outputs[0] >= 0 else ""
-        macs = op_macs(graph, op)
+        macs = op_macs(graph, op) + grad_op_macs(graph, op)
         per_mac = f"{per_op[i] / macs:.2f}" if macs else ""
         print(f"{i:>4}  {op.opcode.removeprefix('CUSTOM:'):<30} {out[-34:]:<34} "
               f"{per_op[i]:>13.0f} {per_op[i] / total:>6.1%} {per_mac:>8}")

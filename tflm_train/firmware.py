@@ -763,38 +763,10 @@ def host_reference(model, images, labels, inferences: int = 2, backend: str = "c
 
 
 def step_macs(graph) -> dict[str, int]:
-    """MACs of one training step: forward (builtin MAC ops) and backward (weight gradients of
-    the trainable channels + input gradients), from the training graph."""
-    from flatbuffers import flexbuffers
-
-    from .summary import op_macs
+    """MACs of one training step: forward (builtin MAC ops and fused chains) and backward
+    (weight gradients of the trainable channels + input gradients), from the training graph."""
+    from .summary import grad_op_macs, op_macs
 
     forward = sum(op_macs(graph, op) for op in graph.ops)
-    backward = 0
-    for op in graph.ops:
-        kind = op.opcode.removeprefix("CUSTOM:")
-        if kind not in ("TT_CONV_2D_GRAD", "TT_DEPTHWISE_CONV_2D_GRAD", "TT_FULLY_CONNECTED_GRAD"):
-            continue
-        opts = flexbuffers.Loads(op.custom_options) if op.custom_options else {}
-        g_out = graph.tensors[op.inputs[0]]
-        shape = graph.tensors[op.inputs[4]].shape
-        if len(op.inputs) > 15 and op.inputs[15] >= 0:  # split filter: + its frozen rest
-            shape = shape[:-1] + (shape[-1] + graph.tensors[op.inputs[15]].shape[-1],)
-        n_out = int(np.prod(g_out.shape, dtype=np.int64))
-        if kind == "TT_CONV_2D_GRAD":
-            per_out, cin = int(np.prod(shape[1:3])), int(shape[3])
-            full = n_out * per_out * cin
-            wgrad = n_out * per_out * int(opts.get("channels", cin))
-        elif kind == "TT_DEPTHWISE_CONV_2D_GRAD":
-            per_out = int(shape[1] * shape[2])
-            full = n_out * per_out
-            wgrad = full * int(opts.get("channels", shape[3])) // int(shape[3])
-        else:
-            cin = int(shape[-1])
-            full = n_out * cin
-            wgrad = n_out * int(opts.get("channels", cin))
-        if opts.get("update_weights"):
-            backward += wgrad
-        if len(op.outputs) and op.outputs[0] >= 0:
-            backward += full
+    backward = sum(grad_op_macs(graph, op) for op in graph.ops)
     return {"forward": forward, "backward": backward, "total": forward + backward}

@@ -33,6 +33,35 @@ def op_macs(graph: Graph, op) -> int:
     return n_out * int(shape[-1])
 
 
+def grad_op_macs(graph: Graph, op) -> int:
+    """Multiply-accumulates of one MAC gradient op (TT_*_GRAD): the weight gradient of its
+    trainable channels (when it updates weights) + the input gradient (when it has that
+    output); 0 for any other op."""
+    from flatbuffers import flexbuffers
+
+    kind = op.opcode.removeprefix("CUSTOM:")
+    if kind not in ("TT_CONV_2D_GRAD", "TT_DEPTHWISE_CONV_2D_GRAD", "TT_FULLY_CONNECTED_GRAD"):
+        return 0
+    opts = flexbuffers.Loads(op.custom_options) if op.custom_options else {}
+    shape = graph.tensors[op.inputs[4]].shape
+    if len(op.inputs) > 15 and op.inputs[15] >= 0:  # split filter: + its frozen rest
+        shape = shape[:-1] + (shape[-1] + graph.tensors[op.inputs[15]].shape[-1],)
+    n_out = int(np.prod(graph.tensors[op.inputs[0]].shape, dtype=np.int64))
+    if kind == "TT_CONV_2D_GRAD":
+        per_out, cin = int(np.prod(shape[1:3])), int(shape[3])
+        full = n_out * per_out * cin
+        wgrad = n_out * per_out * int(opts.get("channels", cin))
+    elif kind == "TT_DEPTHWISE_CONV_2D_GRAD":
+        full = n_out * int(shape[1] * shape[2])
+        wgrad = full * int(opts.get("channels", shape[3])) // int(shape[3])
+    else:
+        cin = int(shape[-1])
+        full = n_out * cin
+        wgrad = n_out * int(opts.get("channels", cin))
+    has_input_grad = len(op.outputs) and op.outputs[0] >= 0
+    return (wgrad if opts.get("update_weights") else 0) + (full if has_input_grad else 0)
+
+
 def _fused_chain_macs(graph: Graph, op) -> int:
     """Sum over the chain's stages: stage k's output is [h, w, c] (its options), its filter
     input 1 + 4k (conv [Co, kh, kw, Ci], depthwise [1, kh, kw, C])."""
