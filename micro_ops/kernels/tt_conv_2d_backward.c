@@ -17,17 +17,6 @@ int32_t tt_conv_2d_backward_input_scratch_size(const tt_dims *input_dims) {
                                      input_dims->c);
 }
 
-/* [lo, hi): the outputs o < out_size whose input position o * stride + offset is in
- * [0, limit). */
-static void tt_valid_outputs(int32_t offset, int32_t stride, int32_t limit, int32_t out_size,
-                             int32_t *lo, int32_t *hi) {
-  int32_t a = 0, b = out_size;
-  while (a < b && a * stride + offset < 0) ++a;
-  while (b > a && (b - 1) * stride + offset >= limit) --b;
-  *lo = a;
-  *hi = b;
-}
-
 /* Output index o with o * stride + k * dilation - pad == i, or -1 when there is none. */
 static int32_t tt_source_index(int32_t i, int32_t k, int32_t stride, int32_t dilation,
                                int32_t pad, int32_t out_size) {
@@ -173,9 +162,9 @@ tt_status tt_conv_2d_update(const tt_conv_2d_params *params, const tt_update_par
           /* Output pixels whose tap (ky, kx) lands inside the input: padding taps are
            * omitted, as in forward. */
           int32_t oy0, oy1, ox0, ox1;
-          tt_valid_outputs(ky * params->dilation_h - params->pad_h, params->stride_h, in_h,
+          tt_tap_outputs(ky * params->dilation_h - params->pad_h, params->stride_h, in_h,
                            out_h, &oy0, &oy1);
-          tt_valid_outputs(kx * params->dilation_w - params->pad_w, params->stride_w, in_w,
+          tt_tap_outputs(kx * params->dilation_w - params->pad_w, params->stride_w, in_w,
                            out_w, &ox0, &ox1);
           const size_t x_step = (size_t)params->stride_w * ic;
           for (int32_t i = 0; i < ic; ++i) {

@@ -2,6 +2,7 @@
  * fused with the in-place stochastic-rounding update. */
 #include "tt_depthwise_conv_2d_backward.h"
 
+#include "tt_dsp.h"
 #include "tt_gradient.h"
 
 tt_status tt_depthwise_conv_2d_backward_input_prepare(const float *filter_scale,
@@ -29,10 +30,74 @@ static int32_t tt_dw_source_index(int32_t i, int32_t k, int32_t stride, int32_t 
   return t / stride < out_size ? t / stride : -1;
 }
 
+/* Taps k with a source index for input position i satisfy k * dilation == i + pad (mod
+ * stride): k = first, first + step, ... with step = stride / gcd(stride, dilation). */
+static int32_t tt_dw_tap_step(int32_t stride, int32_t dilation) {
+  int32_t a = stride, b = dilation;
+  while (b != 0) {
+    const int32_t t = a % b;
+    a = b;
+    b = t;
+  }
+  return stride / a;
+}
+
+/* The first such tap below min(step, size), or size when there is none. */
+static int32_t tt_dw_first_tap(int32_t i, int32_t stride, int32_t dilation, int32_t pad,
+                               int32_t step, int32_t size) {
+  for (int32_t k = 0; k < step && k < size; ++k) {
+    if ((i + pad - k * dilation) % stride == 0) return k;
+  }
+  return size;
+}
+
 /* tt_dw_source_index, read from `cache` (filled for k < TT_DW_TAP_CACHE) when it is there. */
 static int32_t tt_dw_cached_source(const int32_t *cache, int32_t i, int32_t k, int32_t stride,
                                    int32_t dilation, int32_t pad, int32_t out_size) {
   return k < TT_DW_TAP_CACHE ? cache[k] : tt_dw_source_index(i, k, stride, dilation, pad, out_size);
+}
+
+/* One input pixel's taps: only ky = fy, fy + sy, ... and kx = fx, fx + sx, ... can reach it;
+ * their source rows / columns cached (tt_dw_cached_source). */
+typedef struct {
+  const tt_depthwise_conv_2d_params *params;
+  int32_t iy, ix, fy, fx, sy, sx, k_h, k_w, out_h, out_w, ch;
+  const int32_t *oy_of, *ox_of;
+} tt_dw_pixel_taps;
+
+/* sum[j] = sum over the taps reaching the pixel of w[tap][j] * g[source pixel][c + j], for
+ * j < n (1, or 4 channels contiguous in the filter part and the gradient). w: channel c's
+ * column of its filter part at tap 0; w_step: the part's channel count. */
+static void tt_dw_input_grad_sums(const tt_dw_pixel_taps *t, const int8_t *g_img, int32_t c,
+                                  const int8_t *w, size_t w_step, int32_t n, int32_t sum[4]) {
+  const tt_depthwise_conv_2d_params *p = t->params;
+  int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  for (int32_t ky = t->fy; ky < t->k_h; ky += t->sy) {
+    const int32_t oy = tt_dw_cached_source(t->oy_of, t->iy, ky, p->stride_h, p->dilation_h,
+                                           p->pad_h, t->out_h);
+    if (oy < 0) continue;
+    for (int32_t kx = t->fx; kx < t->k_w; kx += t->sx) {
+      const int32_t ox = tt_dw_cached_source(t->ox_of, t->ix, kx, p->stride_w, p->dilation_w,
+                                             p->pad_w, t->out_w);
+      if (ox < 0) continue;
+      const int8_t *wp = w + ((size_t)ky * t->k_w + kx) * w_step;
+      const int8_t *gp = g_img + ((size_t)oy * t->out_w + ox) * t->ch + c;
+      if (n == 4) {
+#if TT_DSP
+        const uint32_t ww = tt_dsp_load4(wp), gw = tt_dsp_load4(gp);
+        const uint32_t we = tt_dsp_even0(ww), wo = tt_dsp_odd0(ww);
+        const uint32_t ge = tt_dsp_even0(gw), go = tt_dsp_odd0(gw);
+        s0 = tt_dsp_mac_lo(we, ge, s0), s2 = tt_dsp_mac_hi(we, ge, s2);
+        s1 = tt_dsp_mac_lo(wo, go, s1), s3 = tt_dsp_mac_hi(wo, go, s3);
+#else
+        s0 += wp[0] * gp[0], s1 += wp[1] * gp[1], s2 += wp[2] * gp[2], s3 += wp[3] * gp[3];
+#endif
+      } else {
+        s0 += wp[0] * gp[0];
+      }
+    }
+  }
+  sum[0] = s0, sum[1] = s1, sum[2] = s2, sum[3] = s3;
 }
 
 tt_status tt_depthwise_conv_2d_backward_input(const tt_depthwise_conv_2d_params *params,
@@ -72,44 +137,54 @@ tt_status tt_depthwise_conv_2d_backward_input_split(
   if ((int64_t)k_h * k_w > 65536) return TT_ERR_UNSUPPORTED;
   const int8_t *part[2] = {filter->slice, filter->rest};
   const int32_t cols[2] = {split, ch - split}; /* each part's channel count (its row step) */
+  const int32_t sy = tt_dw_tap_step(params->stride_h, params->dilation_h);
+  const int32_t sx = tt_dw_tap_step(params->stride_w, params->dilation_w);
   tt_pow2_stream st;
   tt_pow2_stream_init(&st, input_grad, scratch);
   for (int32_t b = 0; b < input_dims->n; ++b) {
     for (int32_t iy = 0; iy < in_h; ++iy) {
       for (int32_t ix = 0; ix < in_w; ++ix) {
-        /* The output row / column each tap reads from (-1: none), once per pixel. */
+        /* Only taps fy, fy + sy, ... (fx, fx + sx, ...) can reach this pixel (a quarter of
+         * them at stride 2); the output row / column each reads from (-1: none), once per
+         * pixel. */
+        const int32_t fy = tt_dw_first_tap(iy, params->stride_h, params->dilation_h,
+                                           params->pad_h, sy, k_h);
+        const int32_t fx = tt_dw_first_tap(ix, params->stride_w, params->dilation_w,
+                                           params->pad_w, sx, k_w);
         int32_t oy_of[TT_DW_TAP_CACHE], ox_of[TT_DW_TAP_CACHE];
-        for (int32_t k = 0; k < k_h && k < TT_DW_TAP_CACHE; ++k) {
+        for (int32_t k = fy; k < k_h && k < TT_DW_TAP_CACHE; k += sy) {
           oy_of[k] = tt_dw_source_index(iy, k, params->stride_h, params->dilation_h,
                                         params->pad_h, out_h);
         }
-        for (int32_t k = 0; k < k_w && k < TT_DW_TAP_CACHE; ++k) {
+        for (int32_t k = fx; k < k_w && k < TT_DW_TAP_CACHE; k += sx) {
           ox_of[k] = tt_dw_source_index(ix, k, params->stride_w, params->dilation_w,
                                         params->pad_w, out_w);
         }
+        const tt_dw_pixel_taps t = {params, iy, ix, fy, fx, sy, sx, k_h, k_w,
+                                    out_h, out_w, ch, oy_of, ox_of};
         const int8_t *g_img = grad + (size_t)b * out_h * out_w * ch;
-        for (int32_t i = 0; i < in_c; ++i) {
-          int64_t acc = 0;
+        for (int32_t i = 0; i < in_c;) {
+          int32_t sum[4];
+          if (dm == 1) { /* channel i = input channel i: 4 at a time within a filter part */
+            const int32_t p = i < split ? 0 : 1, lo = p ? split : 0, hi = p ? ch : split;
+            const int32_t n = i + 4 <= hi ? 4 : 1;
+            tt_dw_input_grad_sums(&t, g_img, i, part[p] + (i - lo), (size_t)cols[p], n, sum);
+            for (int32_t j = 0; j < n; ++j) {
+              const int64_t acc = (int64_t)sum[j] * quant->r[i + j];
+              tt_pow2_stream_push(&st, (int32_t)tt_rounding_divide_by_pot64(acc, quant->p));
+            }
+            i += n;
+            continue;
+          }
+          int64_t acc = 0; /* input channel i feeds output channels i * dm .. i * dm + dm - 1 */
           for (int32_t c = i * dm; c < (i + 1) * dm; ++c) {
             const int32_t p = c < split ? 0 : 1;
-            const int8_t *w = part[p] + (c - (p ? split : 0)); /* channel c at tap 0 */
-            const size_t w_step = (size_t)cols[p];
-            int32_t sum = 0;
-            for (int32_t ky = 0; ky < k_h; ++ky) {
-              const int32_t oy = tt_dw_cached_source(oy_of, iy, ky, params->stride_h,
-                                                     params->dilation_h, params->pad_h, out_h);
-              if (oy < 0) continue;
-              for (int32_t kx = 0; kx < k_w; ++kx) {
-                const int32_t ox = tt_dw_cached_source(ox_of, ix, kx, params->stride_w,
-                                                       params->dilation_w, params->pad_w, out_w);
-                if (ox < 0) continue;
-                sum += w[((size_t)ky * k_w + kx) * w_step] *
-                       g_img[((size_t)oy * out_w + ox) * ch + c];
-              }
-            }
-            acc += (int64_t)sum * quant->r[c];
+            tt_dw_input_grad_sums(&t, g_img, c, part[p] + (c - (p ? split : 0)),
+                                  (size_t)cols[p], 1, sum);
+            acc += (int64_t)sum[0] * quant->r[c];
           }
           tt_pow2_stream_push(&st, (int32_t)tt_rounding_divide_by_pot64(acc, quant->p));
+          ++i;
         }
       }
     }
@@ -142,24 +217,34 @@ tt_status tt_depthwise_conv_2d_update(const tt_depthwise_conv_2d_params *params,
 
   if (update->update_weights) {
     const int32_t in_h = input_dims->h, in_w = input_dims->w, ic = input_dims->c;
+    if (out_w > 65536) return TT_ERR_UNSUPPORTED; /* a row's int32 sum could overflow */
     const int32_t ch_count = ic * dm; /* the weight slice; biases cover every channel */
     int32_t *v = weight_velocity;     /* compact slice (ky, kx, c): advances in draw order */
     for (int32_t ky = 0; ky < k_h; ++ky) {
       for (int32_t kx = 0; kx < k_w; ++kx) {
+        /* Output pixels whose tap (ky, kx) lands inside the input: padding taps are omitted,
+         * as in forward. */
+        int32_t oy0, oy1, ox0, ox1;
+        tt_tap_outputs(ky * params->dilation_h - params->pad_h, params->stride_h, in_h, out_h,
+                       &oy0, &oy1);
+        tt_tap_outputs(kx * params->dilation_w - params->pad_w, params->stride_w, in_w, out_w,
+                       &ox0, &ox1);
+        const size_t x_step = (size_t)params->stride_w * ic;
         for (int32_t c = 0; c < ch_count; ++c) {
           const int32_t i = c / dm;
           int64_t acc = 0;
-          for (int32_t b = 0; b < batches; ++b) {
-            for (int32_t oy = 0; oy < out_h; ++oy) {
+          for (int32_t b = 0; b < batches && ox0 < ox1; ++b) {
+            for (int32_t oy = oy0; oy < oy1; ++oy) {
               const int32_t iy = oy * params->stride_h - params->pad_h + ky * params->dilation_h;
-              if (iy < 0 || iy >= in_h) continue; /* padding tap: omitted, as in forward */
-              for (int32_t ox = 0; ox < out_w; ++ox) {
-                const int32_t ix = ox * params->stride_w - params->pad_w + kx * params->dilation_w;
-                if (ix < 0 || ix >= in_w) continue;
-                const int32_t x =
-                    input[(((size_t)b * in_h + iy) * in_w + ix) * ic + i] + params->input_offset;
-                acc += (int32_t)grad[(((size_t)b * out_h + oy) * out_w + ox) * ch + c] * x;
+              const int32_t ix0 = ox0 * params->stride_w - params->pad_w + kx * params->dilation_w;
+              const int8_t *g = grad + (((size_t)b * out_h + oy) * out_w + ox0) * ch + c;
+              const int8_t *x = input + (((size_t)b * in_h + iy) * in_w + ix0) * ic + i;
+              /* |g * (x + offset)| < 2^15: a row of up to 2^16 terms sums exactly in int32. */
+              int32_t row = 0;
+              for (int32_t ox = ox0; ox < ox1; ++ox, g += ch, x += x_step) {
+                row += (int32_t)*g * (*x + params->input_offset);
               }
+              acc += row;
             }
           }
           int32_t m, s;
