@@ -108,6 +108,15 @@ static inline void tt_tap_outputs(int32_t offset, int32_t stride, int32_t limit,
   *hi = b;
 }
 
+/* One output row of a weight gradient: sum of g[k * g_step] * (x[k * x_step] + x_offset) for
+ * k < n. |term| <= 128 * 255 < 2^15, so up to 2^16 terms sum exactly in int32. */
+static inline int32_t tt_weight_grad_row(const int8_t *g, size_t g_step, const int8_t *x,
+                                         size_t x_step, int32_t n, int32_t x_offset) {
+  int32_t row = 0;
+  for (int32_t k = 0; k < n; ++k, g += g_step, x += x_step) row += (int32_t)*g * (*x + x_offset);
+  return row;
+}
+
 /* Round-half-away-from-zero right shift of an int64 (0 <= exponent < 63). */
 static inline int64_t tt_rounding_divide_by_pot64(int64_t x, int exponent) {
   if (exponent == 0) return x;

@@ -239,12 +239,8 @@ tt_status tt_depthwise_conv_2d_update(const tt_depthwise_conv_2d_params *params,
               const int32_t ix0 = ox0 * params->stride_w - params->pad_w + kx * params->dilation_w;
               const int8_t *g = grad + (((size_t)b * out_h + oy) * out_w + ox0) * ch + c;
               const int8_t *x = input + (((size_t)b * in_h + iy) * in_w + ix0) * ic + i;
-              /* |g * (x + offset)| < 2^15: a row of up to 2^16 terms sums exactly in int32. */
-              int32_t row = 0;
-              for (int32_t ox = ox0; ox < ox1; ++ox, g += ch, x += x_step) {
-                row += (int32_t)*g * (*x + params->input_offset);
-              }
-              acc += row;
+              acc += tt_weight_grad_row(g, (size_t)ch, x, x_step, ox1 - ox0,
+                                        params->input_offset);
             }
           }
           int32_t m, s;
