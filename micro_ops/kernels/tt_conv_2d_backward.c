@@ -96,6 +96,7 @@ tt_status tt_conv_2d_backward_input_split(const tt_conv_2d_params *params,
   if (filter_dims->n != out_c || grad_dims->n != input_dims->n) return TT_ERR_SHAPE;
   const int32_t split = filter->split;
   if (split < 1 || split > in_c || (split < in_c && !filter->rest)) return TT_ERR_ARG;
+  if (params->stride_h < 1 || params->stride_w < 1) return TT_ERR_ARG;
 
   const tt_conv_input_grad_taps t = {params, quant->r, k_h, k_w, out_h, out_w, out_c};
   tt_pow2_stream st;

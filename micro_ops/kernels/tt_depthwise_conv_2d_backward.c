@@ -1,5 +1,7 @@
 /* DEPTHWISE_CONV_2D training kernels: input gradient (gather form) and weight/bias gradients
- * fused with the in-place stochastic-rounding update. */
+ * fused with the in-place stochastic-rounding update. The input gradient visits only the taps
+ * a stride lets reach each pixel and, with depth multiplier 1, 4 channels per pass (with the
+ * DSP extension one SMLABB / SMLATT each, tt_dsp.h); same integer sums, same bits. */
 #include "tt_depthwise_conv_2d_backward.h"
 
 #include "tt_dsp.h"
@@ -132,6 +134,10 @@ tt_status tt_depthwise_conv_2d_backward_input_split(
   }
   const int32_t split = filter->split;
   if (split < 1 || split > ch || (split < ch && !filter->rest)) return TT_ERR_ARG;
+  if (params->stride_h < 1 || params->stride_w < 1 || params->dilation_h < 1 ||
+      params->dilation_w < 1) {
+    return TT_ERR_ARG;
+  }
   /* Channel c's sum is r[c] * sum over taps of w * g, exactly the reference's sum of
    * w * (g * r[c]) (integers); |w * g| <= 127 * 128, so up to 2^16 taps sum in int32. */
   if ((int64_t)k_h * k_w > 65536) return TT_ERR_UNSUPPORTED;
