@@ -96,46 +96,45 @@ static void tt_conv_dot_1x4(const tt_conv_taps *t, const int8_t *x, const int8_t
 }
 
 #if TT_DSP
-/* Two output pixels `x_next` apart, two channels: acc[0..1] and acc[2..3]. Four accumulators
- * (not eight) so that the loop keeps everything in registers. */
-static void tt_conv_dot_2x2(const tt_conv_taps *t, const int8_t *x, size_t x_next,
-                            const int8_t *w, int32_t acc[4]) {
-  const size_t c = t->w_chan;
-  const int32_t off = t->input_offset;
+/* One tap's dot products, accumulated: acc[0..1] += channels w0, w1 on pixel xp, acc[2..3] +=
+ * the same on pixel xq, over `depth` contiguous inputs. Four accumulators (not eight) so that
+ * the loop keeps everything in registers. */
+static void tt_conv_flat_2x2(const int8_t *xp, const int8_t *xq, const int8_t *w0,
+                             const int8_t *w1, int32_t depth, int32_t off, int32_t acc[4]) {
   const uint32_t off2 = tt_dsp_pair(off);
-  int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
-  for (int32_t ty = 0; ty < t->rows; ++ty) {
-    for (int32_t tx = 0; tx < t->cols; ++tx) {
-      const int8_t *xp = x + ty * t->x_row + tx * t->x_col;
-      const int8_t *xq = xp + x_next;
-      const int8_t *wp = w + ty * t->w_row + (size_t)tx * t->depth;
-      int32_t i = 0;
-      for (; i + 4 <= t->depth; i += 4) {
-        const uint32_t uw = tt_dsp_load4(xp + i), vw = tt_dsp_load4(xq + i);
-        const uint32_t ue = tt_dsp_even(uw, off2), uo = tt_dsp_odd(uw, off2);
-        const uint32_t ve = tt_dsp_even(vw, off2), vo = tt_dsp_odd(vw, off2);
-        uint32_t w4 = tt_dsp_load4(wp + i), we = tt_dsp_even0(w4), wo = tt_dsp_odd0(w4);
-        a0 = tt_dsp_mac2(uo, wo, tt_dsp_mac2(ue, we, a0));
-        b0 = tt_dsp_mac2(vo, wo, tt_dsp_mac2(ve, we, b0));
-        w4 = tt_dsp_load4(wp + i + c), we = tt_dsp_even0(w4), wo = tt_dsp_odd0(w4);
-        a1 = tt_dsp_mac2(uo, wo, tt_dsp_mac2(ue, we, a1));
-        b1 = tt_dsp_mac2(vo, wo, tt_dsp_mac2(ve, we, b1));
-      }
-      for (; i < t->depth; ++i) {
-        const int32_t u = xp[i] + off, v = xq[i] + off, w0 = wp[i], w1 = wp[i + c];
-        a0 += w0 * u, a1 += w1 * u, b0 += w0 * v, b1 += w1 * v;
-      }
-    }
+  int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
+  int32_t i = 0;
+  for (; i + 4 <= depth; i += 4) {
+    const uint32_t uw = tt_dsp_load4(xp + i), vw = tt_dsp_load4(xq + i);
+    const uint32_t ue = tt_dsp_even(uw, off2), uo = tt_dsp_odd(uw, off2);
+    const uint32_t ve = tt_dsp_even(vw, off2), vo = tt_dsp_odd(vw, off2);
+    uint32_t w4 = tt_dsp_load4(w0 + i), we = tt_dsp_even0(w4), wo = tt_dsp_odd0(w4);
+    a0 = tt_dsp_mac2(uo, wo, tt_dsp_mac2(ue, we, a0));
+    b0 = tt_dsp_mac2(vo, wo, tt_dsp_mac2(ve, we, b0));
+    w4 = tt_dsp_load4(w1 + i), we = tt_dsp_even0(w4), wo = tt_dsp_odd0(w4);
+    a1 = tt_dsp_mac2(uo, wo, tt_dsp_mac2(ue, we, a1));
+    b1 = tt_dsp_mac2(vo, wo, tt_dsp_mac2(ve, we, b1));
+  }
+  for (; i < depth; ++i) {
+    const int32_t u = xp[i] + off, v = xq[i] + off;
+    a0 += w0[i] * u, a1 += w1[i] * u, b0 += w0[i] * v, b1 += w1[i] * v;
   }
   acc[0] = a0, acc[1] = a1, acc[2] = b0, acc[3] = b1;
 }
 
-/* Same for two output pixels whose inputs are `x_next` apart: acc[0..3] and acc[4..7]. */
+/* Two output pixels whose inputs are `x_next` apart: acc[0..3] and acc[4..7], tap by tap. */
 static void tt_conv_dot_2x4(const tt_conv_taps *t, const int8_t *x, size_t x_next,
                             const int8_t *w, int32_t acc[8]) {
-  int32_t lo[4], hi[4];
-  tt_conv_dot_2x2(t, x, x_next, w, lo);
-  tt_conv_dot_2x2(t, x, x_next, w + 2 * t->w_chan, hi);
+  const size_t c = t->w_chan;
+  int32_t lo[4] = {0, 0, 0, 0}, hi[4] = {0, 0, 0, 0};
+  for (int32_t ty = 0; ty < t->rows; ++ty) {
+    for (int32_t tx = 0; tx < t->cols; ++tx) {
+      const int8_t *xp = x + ty * t->x_row + tx * t->x_col;
+      const int8_t *wp = w + ty * t->w_row + (size_t)tx * t->depth;
+      tt_conv_flat_2x2(xp, xp + x_next, wp, wp + c, t->depth, t->input_offset, lo);
+      tt_conv_flat_2x2(xp, xp + x_next, wp + 2 * c, wp + 3 * c, t->depth, t->input_offset, hi);
+    }
+  }
   acc[0] = lo[0], acc[1] = lo[1], acc[2] = hi[0], acc[3] = hi[1];
   acc[4] = lo[2], acc[5] = lo[3], acc[6] = hi[2], acc[7] = hi[3];
 }
@@ -194,6 +193,23 @@ static int8_t tt_conv_requantize(const tt_conv_2d_params *params,
   acc = tt_multiply_by_quantized_multiplier(acc, quant->multiplier[oc], quant->shift[oc]);
   acc += params->output_offset;
   return (int8_t)tt_clamp(acc, params->activation.min, params->activation.max);
+}
+
+/* Channels oc..oc+3 of one or two pixels (acc[0..3], acc[4..7]; the second `next` bytes
+ * after the first): each channel's constants loaded once for both pixels, one call for 8. */
+static void tt_conv_requantize_4(const tt_conv_2d_params *params,
+                                 const tt_per_channel_quant *quant, const int32_t *bias,
+                                 int32_t oc, const int32_t acc[8], int32_t pixels, int8_t *out,
+                                 size_t next) {
+  const int32_t lo = params->activation.min, hi = params->activation.max;
+  for (int32_t k = 0; k < 4; ++k) {
+    const int32_t b = bias ? bias[oc + k] : 0, m = quant->multiplier[oc + k];
+    const int32_t sh = quant->shift[oc + k];
+    for (int32_t p = 0; p < pixels; ++p) {
+      const int32_t v = tt_multiply_by_quantized_multiplier(acc[4 * p + k] + b, m, sh);
+      out[p * next + k] = (int8_t)tt_clamp(v + params->output_offset, lo, hi);
+    }
+  }
 }
 
 tt_status tt_conv_2d(const tt_conv_2d_params *params, const tt_per_channel_quant *quant,
@@ -299,12 +315,8 @@ tt_status tt_conv_2d_split(const tt_conv_2d_params *params, const tt_per_channel
               }
               for (int32_t k = 0; k < 8; ++k) acc[k] += more[k];
             }
-            for (int32_t k = 0; k < 4; ++k) {
-              out[oc + k] = tt_conv_requantize(params, quant, bias, oc + k, acc[k]);
-              if (pair) {
-                out[out_c + oc + k] = tt_conv_requantize(params, quant, bias, oc + k, acc[4 + k]);
-              }
-            }
+            tt_conv_requantize_4(params, quant, bias, oc, acc, pair ? 2 : 1, out + oc,
+                                 (size_t)out_c);
           }
           for (; oc < oc_end; ++oc) {
             const int8_t *w = filter->slice + (size_t)oc * t.w_chan + tap * split;
