@@ -44,6 +44,21 @@ def tflm_arena_bytes(model_bytes: bytes) -> int:
     return int(m.group(1))
 
 
+def median_times(fns, repeat: int, warmup: int = 2) -> list[float]:
+    """Median seconds per call of each function, the calls interleaved (a, b, a, b, ...) so
+    that a slow spell of the shared host falls on all of them alike: their ratios stay put."""
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [sorted(ts)[len(ts) // 2] for ts in times]
+
+
 def median_time(fn, repeat: int, warmup: int = 2) -> float:
     for _ in range(warmup):
         fn()

@@ -1,7 +1,8 @@
 """Forward (inference) benchmark: our C engine vs the TFLM interpreter, per shared model.
 
 Prints, per model: arena bytes of our C engine vs TFLM's (RecordingMicroAllocator total), and
-the median time per inference of both, measured in this process, as a ratio (ours / TFLM).
+the median time per inference of both, measured in this process with the runs interleaved,
+as a ratio (ours / TFLM).
 Both run the same reference-style int8 kernels on the host; the ratio is what matters, not
 the milliseconds. Also checks that both give identical outputs on the timed input.
 
@@ -14,7 +15,7 @@ import sys
 
 import numpy as np
 
-from _util import SHARED_MODELS, median_time, tflm_arena_bytes
+from _util import SHARED_MODELS, median_times, tflm_arena_bytes
 
 
 def main() -> int:
@@ -49,8 +50,7 @@ def main() -> int:
             return tflm.get_output(0)
 
         same = np.array_equal(ours.invoke([x])[0], run_tflm())
-        t_ours = median_time(lambda: ours.invoke([x]), args.repeat)
-        t_tflm = median_time(run_tflm, args.repeat)
+        t_ours, t_tflm = median_times([lambda: ours.invoke([x]), run_tflm], args.repeat)
         rows.append((path.relative_to(SHARED_MODELS).as_posix(), ours.arena_bytes,
                      tflm_arena_bytes(data), t_ours * 1e3, t_tflm * 1e3, same))
 
