@@ -57,15 +57,3 @@ def median_times(fns, repeat: int, warmup: int = 2) -> list[float]:
             fn()
             ts.append(time.perf_counter() - t0)
     return [sorted(ts)[len(ts) // 2] for ts in times]
-
-
-def median_time(fn, repeat: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2]

@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-from _util import SHARED_MODELS, median_time
+from _util import SHARED_MODELS, median_times
 
 
 def schemes(n_layers: int) -> dict:
@@ -56,13 +56,14 @@ def main() -> int:
         g = ir.load(data)
         x = rng.integers(-128, 128, size=g.input_tensors()[0].shape, dtype=np.int8)
         infer = CEngine(data)
-        t_inf = median_time(lambda: infer.invoke([x]), args.repeat)
         n = len(trainable_layers(g)) - 1
         for name, scheme in schemes(n).items():
             tm = tt.convert(data, update=scheme)
             rep = tm.memory_report()
             tr = tt.Trainer(tm, backend="c")
-            t_step = median_time(lambda: tr.train_step(x, 0), args.repeat, warmup=1)
+            # interleaved with the inference it is compared with (host noise hits both)
+            t_step, t_inf = median_times([lambda: tr.train_step(x, 0),
+                                          lambda: infer.invoke([x])], args.repeat, warmup=1)
             rows.append((path.stem, name, rep.peak_sram, rep.arena, rep.parameters,
                          rep.engine or 0, rep.flash, t_step / t_inf))
     if args.markdown:
