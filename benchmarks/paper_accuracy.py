@@ -265,8 +265,9 @@ def main() -> int:
     model = import_mit(pkl, num_classes=10, seed=args.seed)
     if args.logits_range is not None:
         model = set_logits_range(model, args.logits_range)
-    logits_range = args.logits_range or 8.0
     g = ir.load(model)
+    # the real range the 255 int8 steps of the logits span, ±R (zero point 0)
+    logits_range = 127.5 * g.tensors[g.outputs[0]].scale
     last2, sparse = last_blocks_scheme(g, 2), parse_spec(SPARSE)
     late = split_at(g, cut_before_layer(g, last2.resolve(g).first_trainable))
     early = split_at(g, cut_before_layer(g, sparse.resolve(g).first_trainable))
@@ -316,7 +317,7 @@ def main() -> int:
                       for s in ("fp32", "int8+qas", "int8"))
     head = (f"MCUNet-5FPS (ImageNet) → Fashion-MNIST 128x128: {len(cache['train'][2])} train / "
             f"{len(cache['test'][2])} test images, {args.epochs} epochs, batch 1, momentum "
-            f"{args.momentum:g}, cosine lr, int8 logits ±{logits_range:g}; elapsed "
+            f"{args.momentum:g}, cosine lr, int8 logits ±{logits_range:.3g}; elapsed "
             f"{elapsed / 60:.1f} min ({args.jobs} processes)\nvalidation % by lr: {sweep}")
     fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
     if args.markdown:

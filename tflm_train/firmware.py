@@ -8,12 +8,13 @@
     build_firmware(..., profile=True).run().op_instructions   # per op of a training step
 
 The generated C file (``tt_firmware_main.c``) holds the model (16-byte aligned, ``const`` so it
-stays in flash), N samples with labels (real samples are stored in flash; the default noise
-images are computed on the device by ``synthetic_images``' C twin), and a ``main()`` that creates the C engine in a static
-arena sized from the host's ``CEngine(...).arena_bytes``, runs N training steps printing the loss
-of each, then inferences, then a checksum of every variable tensor (trainable parameters and
-``tt_state``). It links with ``micro_ops/targets/cortex_m/cortex_m.ld`` (FLASH 1 MB, RAM 256 KB):
-a program that needs more RAM does not link (``FirmwareDoesNotFit``).
+stays in flash), N samples with labels (given samples are stored in flash; the default noise
+images are computed on the device by the C twin of ``synthetic_images``), and a ``main()`` that
+creates the C engine in a static arena sized from the host's ``CEngine(...).arena_bytes``, runs
+N training steps printing the loss of each, then inferences, then a checksum of every variable
+tensor (trainable parameters and ``tt_state``). It links with
+``micro_ops/targets/cortex_m/cortex_m.ld`` (FLASH 1 MB, RAM 256 KB): a program that needs more
+RAM does not link (``FirmwareDoesNotFit``).
 
 Cost: under ``-icount shift=0`` QEMU advances virtual time by 1 ns per instruction, and SysTick
 counts the 25 MHz processor clock of the mps2 boards in virtual time, so one tick is 40

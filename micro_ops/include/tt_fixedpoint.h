@@ -44,6 +44,15 @@ static inline int32_t tt_clamp(int32_t x, int32_t lo, int32_t hi) {
   return x < lo ? lo : (x > hi ? hi : x);
 }
 
+/* The int8 output of a MAC layer (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED): the int32
+ * accumulator, bias included, requantized, plus the output zero point, clamped to the fused
+ * activation. */
+static inline int8_t tt_requantize_output(int32_t acc, int32_t multiplier, int32_t shift,
+                                          int32_t output_offset, tt_activation act) {
+  const int32_t y = tt_multiply_by_quantized_multiplier(acc, multiplier, shift) + output_offset;
+  return (int8_t)tt_clamp(y, act.min, act.max);
+}
+
 /* --- gemmlowp fixed-point exp / reciprocal (softmax, integer softmax loss) ---
  * Raw int32 values of gemmlowp FixedPoint<int32_t, integer_bits>; Q0.31 unless noted.
  * Plain int32 adds in gemmlowp wrap; tt_wrap_add/sub make that defined behaviour. */

@@ -97,17 +97,6 @@ static inline int32_t tt_apply_bias_delta(int32_t b, int32_t delta) {
   return (int32_t)(v < INT32_MIN ? INT32_MIN : (v > INT32_MAX ? INT32_MAX : v));
 }
 
-/* Weight gradients: [lo, hi) = the outputs o < out_size whose tap lands inside the input,
- * i.e. 0 <= o * stride + offset < limit (offset = k * dilation - pad). */
-static inline void tt_tap_outputs(int32_t offset, int32_t stride, int32_t limit,
-                                  int32_t out_size, int32_t *lo, int32_t *hi) {
-  int32_t a = 0, b = out_size;
-  while (a < b && a * stride + offset < 0) ++a;
-  while (b > a && (b - 1) * stride + offset >= limit) --b;
-  *lo = a;
-  *hi = b;
-}
-
 /* One output row of a weight gradient: sum of g[k * g_step] * (x[k * x_step] + x_offset) for
  * k < n. |term| <= 128 * 255 < 2^15, so up to 2^16 terms sum exactly in int32. */
 static inline int32_t tt_weight_grad_row(const int8_t *g, size_t g_step, const int8_t *x,

@@ -20,18 +20,9 @@
 
 #include "tt_dsp.h"
 #include "tt_fixedpoint.h"
+#include "tt_window.h"
 
 enum { TT_CONV_CHUNK = 16 };
-
-/* First tap index k in [0, size) with 0 <= origin + k * dilation < limit, and one past the last. */
-static void tt_tap_range(int32_t origin, int32_t dilation, int32_t size, int32_t limit,
-                         int32_t *begin, int32_t *end) {
-  int32_t b = 0, e = size;
-  while (b < e && origin + b * dilation < 0) ++b;
-  while (e > b && origin + (e - 1) * dilation >= limit) --e;
-  *begin = b;
-  *end = e;
-}
 
 /* The valid taps of one output pixel and how to step through input and filter. */
 typedef struct {
@@ -190,9 +181,8 @@ static int8_t tt_conv_requantize(const tt_conv_2d_params *params,
                                  const tt_per_channel_quant *quant, const int32_t *bias,
                                  int32_t oc, int32_t acc) {
   if (bias) acc += bias[oc];
-  acc = tt_multiply_by_quantized_multiplier(acc, quant->multiplier[oc], quant->shift[oc]);
-  acc += params->output_offset;
-  return (int8_t)tt_clamp(acc, params->activation.min, params->activation.max);
+  return tt_requantize_output(acc, quant->multiplier[oc], quant->shift[oc],
+                              params->output_offset, params->activation);
 }
 
 /* Channels oc..oc+3 of one or two pixels (acc[0..3], acc[4..7]; the second `next` bytes
@@ -201,13 +191,12 @@ static void tt_conv_requantize_4(const tt_conv_2d_params *params,
                                  const tt_per_channel_quant *quant, const int32_t *bias,
                                  int32_t oc, const int32_t acc[8], int32_t pixels, int8_t *out,
                                  size_t next) {
-  const int32_t lo = params->activation.min, hi = params->activation.max;
   for (int32_t k = 0; k < 4; ++k) {
     const int32_t b = bias ? bias[oc + k] : 0, m = quant->multiplier[oc + k];
     const int32_t sh = quant->shift[oc + k];
     for (int32_t p = 0; p < pixels; ++p) {
-      const int32_t v = tt_multiply_by_quantized_multiplier(acc[4 * p + k] + b, m, sh);
-      out[p * next + k] = (int8_t)tt_clamp(v + params->output_offset, lo, hi);
+      out[p * next + k] = tt_requantize_output(acc[4 * p + k] + b, m, sh,
+                                               params->output_offset, params->activation);
     }
   }
 }
@@ -267,7 +256,7 @@ tt_status tt_conv_2d_split(const tt_conv_2d_params *params, const tt_per_channel
     for (int32_t oy = 0; oy < out_h; ++oy) {
       const int32_t y0 = oy * params->stride_h - params->pad_h;
       int32_t ky_begin, ky_end;
-      tt_tap_range(y0, params->dilation_h, k_h, in_h, &ky_begin, &ky_end);
+      tt_window_range(y0, params->dilation_h, k_h, in_h, &ky_begin, &ky_end);
       t.rows = t_rest.rows = ky_end - ky_begin;
       const int32_t iy = y0 + ky_begin * params->dilation_h;
       int8_t *out_row = output + ((size_t)b * out_h + oy) * out_w * out_c;
@@ -275,12 +264,12 @@ tt_status tt_conv_2d_split(const tt_conv_2d_params *params, const tt_per_channel
       while (ox < out_w) {
         const int32_t x0 = ox * params->stride_w - params->pad_w;
         int32_t kx_begin, kx_end;
-        tt_tap_range(x0, params->dilation_w, k_w, in_w, &kx_begin, &kx_end);
+        tt_window_range(x0, params->dilation_w, k_w, in_w, &kx_begin, &kx_end);
         /* Two pixels at once when the next one has the same valid taps. */
         int32_t pair = 0;
         if (ox + 1 < out_w) {
           int32_t nb, ne;
-          tt_tap_range(x0 + params->stride_w, params->dilation_w, k_w, in_w, &nb, &ne);
+          tt_window_range(x0 + params->stride_w, params->dilation_w, k_w, in_w, &nb, &ne);
           pair = nb == kx_begin && ne == kx_end;
         }
         t.cols = t_rest.cols = kx_end - kx_begin;

@@ -3,6 +3,7 @@
 #include "tt_conv_2d_backward.h"
 
 #include "tt_gradient.h"
+#include "tt_window.h"
 
 tt_status tt_conv_2d_backward_input_prepare(const float *filter_scale, int32_t n_scales,
                                             const tt_dims *filter_dims, int32_t *r,
@@ -15,14 +16,6 @@ tt_status tt_conv_2d_backward_input_prepare(const float *filter_scale, int32_t n
 int32_t tt_conv_2d_backward_input_scratch_size(const tt_dims *input_dims) {
   return tt_pow2_stream_scratch_size(input_dims->n * input_dims->h * input_dims->w *
                                      input_dims->c);
-}
-
-/* Output index o with o * stride + k * dilation - pad == i, or -1 when there is none. */
-static int32_t tt_source_index(int32_t i, int32_t k, int32_t stride, int32_t dilation,
-                               int32_t pad, int32_t out_size) {
-  const int32_t t = i + pad - k * dilation;
-  if (t < 0 || t % stride != 0) return -1;
-  return t / stride < out_size ? t / stride : -1;
 }
 
 typedef struct {
@@ -41,10 +34,10 @@ static void tt_conv_input_grad_columns(const tt_conv_input_grad_taps *t, int32_t
   const size_t w_stride = (size_t)t->k_h * t->k_w * depth; /* between output channels */
   int64_t a0 = 0, a1 = 0;
   for (int32_t ky = 0; ky < t->k_h; ++ky) {
-    const int32_t oy = tt_source_index(iy, ky, p->stride_h, p->dilation_h, p->pad_h, t->out_h);
+    const int32_t oy = tt_window_source(iy, ky, p->stride_h, p->dilation_h, p->pad_h, t->out_h);
     if (oy < 0) continue;
     for (int32_t kx = 0; kx < t->k_w; ++kx) {
-      const int32_t ox = tt_source_index(ix, kx, p->stride_w, p->dilation_w, p->pad_w, t->out_w);
+      const int32_t ox = tt_window_source(ix, kx, p->stride_w, p->dilation_w, p->pad_w, t->out_w);
       if (ox < 0) continue;
       const int8_t *g = grad + ((size_t)oy * t->out_w + ox) * t->out_c;
       const int8_t *w = column + ((size_t)ky * t->k_w + kx) * depth;
@@ -163,10 +156,10 @@ tt_status tt_conv_2d_update(const tt_conv_2d_params *params, const tt_update_par
           /* Output pixels whose tap (ky, kx) lands inside the input: padding taps are
            * omitted, as in forward. */
           int32_t oy0, oy1, ox0, ox1;
-          tt_tap_outputs(ky * params->dilation_h - params->pad_h, params->stride_h, in_h,
-                           out_h, &oy0, &oy1);
-          tt_tap_outputs(kx * params->dilation_w - params->pad_w, params->stride_w, in_w,
-                           out_w, &ox0, &ox1);
+          tt_window_range(ky * params->dilation_h - params->pad_h, params->stride_h, out_h,
+                          in_h, &oy0, &oy1);
+          tt_window_range(kx * params->dilation_w - params->pad_w, params->stride_w, out_w,
+                          in_w, &ox0, &ox1);
           const size_t x_step = (size_t)params->stride_w * ic;
           for (int32_t i = 0; i < ic; ++i) {
             int64_t acc = 0;

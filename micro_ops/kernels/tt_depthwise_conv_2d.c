@@ -13,25 +13,16 @@
 #include "tt_conv_2d.h"
 #include "tt_dsp.h"
 #include "tt_fixedpoint.h"
+#include "tt_window.h"
 
 enum { TT_DW_BLOCK = 16 }; /* channels accumulated together (stack, no scratch) */
-
-static void tt_dw_tap_range(int32_t origin, int32_t dilation, int32_t size, int32_t limit,
-                            int32_t *begin, int32_t *end) {
-  int32_t b = 0, e = size;
-  while (b < e && origin + b * dilation < 0) ++b;
-  while (e > b && origin + (e - 1) * dilation >= limit) --e;
-  *begin = b;
-  *end = e;
-}
 
 static int8_t tt_dw_requantize(const tt_depthwise_conv_2d_params *params,
                                const tt_per_channel_quant *quant, const int32_t *bias,
                                int32_t oc, int32_t acc) {
   if (bias) acc += bias[oc];
-  acc = tt_multiply_by_quantized_multiplier(acc, quant->multiplier[oc], quant->shift[oc]);
-  acc += params->output_offset;
-  return (int8_t)tt_clamp(acc, params->activation.min, params->activation.max);
+  return tt_requantize_output(acc, quant->multiplier[oc], quant->shift[oc],
+                              params->output_offset, params->activation);
 }
 
 /* The valid taps of one output pixel and the steps through input and one stored filter
@@ -161,13 +152,13 @@ tt_status tt_depthwise_conv_2d_split(const tt_depthwise_conv_2d_params *params,
     for (int32_t oy = 0; oy < out_h; ++oy) {
       const int32_t y0 = oy * params->stride_h - params->pad_h;
       int32_t ky_begin, ky_end;
-      tt_dw_tap_range(y0, params->dilation_h, k_h, in_h, &ky_begin, &ky_end);
+      tt_window_range(y0, params->dilation_h, k_h, in_h, &ky_begin, &ky_end);
       const int32_t iy = y0 + ky_begin * params->dilation_h;
       t[0].rows = t[1].rows = ky_end - ky_begin;
       for (int32_t ox = 0; ox < out_w; ++ox) {
         const int32_t x0 = ox * params->stride_w - params->pad_w;
         int32_t kx_begin, kx_end;
-        tt_dw_tap_range(x0, params->dilation_w, k_w, in_w, &kx_begin, &kx_end);
+        tt_window_range(x0, params->dilation_w, k_w, in_w, &kx_begin, &kx_end);
         const int32_t ix = x0 + kx_begin * params->dilation_w;
         t[0].cols = t[1].cols = kx_end - kx_begin;
         /* Input at the first valid tap, channel 0; each part at its first valid tap. */

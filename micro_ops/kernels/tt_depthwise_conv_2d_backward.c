@@ -6,6 +6,7 @@
 
 #include "tt_dsp.h"
 #include "tt_gradient.h"
+#include "tt_window.h"
 
 tt_status tt_depthwise_conv_2d_backward_input_prepare(const float *filter_scale,
                                                       int32_t n_scales,
@@ -23,14 +24,6 @@ int32_t tt_depthwise_conv_2d_backward_input_scratch_size(const tt_dims *input_di
 }
 
 enum { TT_DW_TAP_CACHE = 16 }; /* kernel rows / columns whose source index is cached */
-
-/* Output index o with o * stride + k * dilation - pad == i, or -1 when there is none. */
-static int32_t tt_dw_source_index(int32_t i, int32_t k, int32_t stride, int32_t dilation,
-                                  int32_t pad, int32_t out_size) {
-  const int32_t t = i + pad - k * dilation;
-  if (t < 0 || t % stride != 0) return -1;
-  return t / stride < out_size ? t / stride : -1;
-}
 
 /* Taps k with a source index for input position i satisfy k * dilation == i + pad (mod
  * stride): k = first, first + step, ... with step = stride / gcd(stride, dilation). */
@@ -53,10 +46,10 @@ static int32_t tt_dw_first_tap(int32_t i, int32_t stride, int32_t dilation, int3
   return size;
 }
 
-/* tt_dw_source_index, read from `cache` (filled for k < TT_DW_TAP_CACHE) when it is there. */
+/* tt_window_source, read from `cache` (filled for k < TT_DW_TAP_CACHE) when it is there. */
 static int32_t tt_dw_cached_source(const int32_t *cache, int32_t i, int32_t k, int32_t stride,
                                    int32_t dilation, int32_t pad, int32_t out_size) {
-  return k < TT_DW_TAP_CACHE ? cache[k] : tt_dw_source_index(i, k, stride, dilation, pad, out_size);
+  return k < TT_DW_TAP_CACHE ? cache[k] : tt_window_source(i, k, stride, dilation, pad, out_size);
 }
 
 /* One input pixel's taps: only ky = fy, fy + sy, ... and kx = fx, fx + sx, ... can reach it;
@@ -159,11 +152,11 @@ tt_status tt_depthwise_conv_2d_backward_input_split(
                                            params->pad_w, sx, k_w);
         int32_t oy_of[TT_DW_TAP_CACHE], ox_of[TT_DW_TAP_CACHE];
         for (int32_t k = fy; k < k_h && k < TT_DW_TAP_CACHE; k += sy) {
-          oy_of[k] = tt_dw_source_index(iy, k, params->stride_h, params->dilation_h,
+          oy_of[k] = tt_window_source(iy, k, params->stride_h, params->dilation_h,
                                         params->pad_h, out_h);
         }
         for (int32_t k = fx; k < k_w && k < TT_DW_TAP_CACHE; k += sx) {
-          ox_of[k] = tt_dw_source_index(ix, k, params->stride_w, params->dilation_w,
+          ox_of[k] = tt_window_source(ix, k, params->stride_w, params->dilation_w,
                                         params->pad_w, out_w);
         }
         const tt_dw_pixel_taps t = {params, iy, ix, fy, fx, sy, sx, k_h, k_w,
@@ -231,10 +224,10 @@ tt_status tt_depthwise_conv_2d_update(const tt_depthwise_conv_2d_params *params,
         /* Output pixels whose tap (ky, kx) lands inside the input: padding taps are omitted,
          * as in forward. */
         int32_t oy0, oy1, ox0, ox1;
-        tt_tap_outputs(ky * params->dilation_h - params->pad_h, params->stride_h, in_h, out_h,
-                       &oy0, &oy1);
-        tt_tap_outputs(kx * params->dilation_w - params->pad_w, params->stride_w, in_w, out_w,
-                       &ox0, &ox1);
+        tt_window_range(ky * params->dilation_h - params->pad_h, params->stride_h, out_h, in_h,
+                        &oy0, &oy1);
+        tt_window_range(kx * params->dilation_w - params->pad_w, params->stride_w, out_w, in_w,
+                        &ox0, &ox1);
         const size_t x_step = (size_t)params->stride_w * ic;
         for (int32_t c = 0; c < ch_count; ++c) {
           const int32_t i = c / dm;

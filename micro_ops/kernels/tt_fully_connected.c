@@ -46,10 +46,8 @@ tt_status tt_fully_connected_split(const tt_fully_connected_params *params,
       }
       if (bias) acc += bias[u];
       const int32_t q = params->per_channel ? u : 0;
-      acc = tt_multiply_by_quantized_multiplier(acc, quant->multiplier[q], quant->shift[q]);
-      acc += params->output_offset;
-      output[(size_t)b * units + u] =
-          (int8_t)tt_clamp(acc, params->activation.min, params->activation.max);
+      output[(size_t)b * units + u] = tt_requantize_output(
+          acc, quant->multiplier[q], quant->shift[q], params->output_offset, params->activation);
     }
   }
   return TT_OK;
